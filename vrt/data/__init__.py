@@ -1,0 +1,1 @@
+"""Canonical dataset: schema, TFRecord reading, source converters, manifests (`vrt data ...`)."""
