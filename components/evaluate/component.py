@@ -1,0 +1,32 @@
+"""KFP step `evaluate`: score a predictions JSONL on VRT-Bench or ReasonSeg.
+
+Every metric goes to the KFP `Metrics` output (and its file, as flat JSON) and to MLflow; the
+report is the KFP `HTML` output and an MLflow artifact. Logic: components/evaluate/step.py.
+"""
+
+from kfp import dsl
+
+from components.images import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def evaluate(
+    bench: str,
+    dataset: dsl.Input[dsl.Dataset],
+    predictions: dsl.Input[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+    report: dsl.Output[dsl.HTML],
+    empty: str = "one",
+    ignore: str = "foreground",
+    cards: int = 5,
+):
+    """Score `predictions` (JSONL) against `dataset` (JSON pointer with 'uri') for `bench`."""
+    import json
+
+    from components.evaluate.step import evaluate_step
+
+    flat = evaluate_step(bench, dataset.path, predictions.path, report.path, empty, ignore, cards)
+    for name, value in flat.items():
+        metrics.log_metric(name, value)
+    with open(metrics.path, "w") as f:
+        json.dump(flat, f, indent=2, sort_keys=True)

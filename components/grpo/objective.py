@@ -1,0 +1,93 @@
+"""The GRPO objective as pure torch functions: group advantages, clipped ratio loss, KL to a reference.
+
+    adv = group_advantages(torch.tensor([1.0, 0.0, 0.5, 0.5]), group_size=4)
+    loss, stats = policy_loss(logp, old_logp, adv, mask, clip_eps=0.2, ref_logp=ref, kl_coef=0.0)
+
+- advantage of rollout i of a group: (r_i − mean) / (std + eps), std the unbiased (n−1) standard
+  deviation as in TRL and the paper's code; a group whose rewards are all equal gets 0 (no NaN);
+- per token: ratio = exp(logp − old_logp), loss = −min(ratio·A, clip(ratio, 1±ε)·A); with
+  `clip_eps=None` it is −ratio·A, the paper's loss (gradient A·∇logp at ratio 1);
+- optional KL penalty (k3 estimator, exp(ref − logp) − (ref − logp) − 1) times `kl_coef`;
+- token-level averaging: the sum over every response token of the batch / the token count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+ADV_EPS = 1e-4
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADV_EPS) -> torch.Tensor:
+    """(r − group mean) / (group std + eps) for consecutive groups of `group_size` rollouts."""
+    if group_size < 2:
+        raise ValueError(f"group_size must be >= 2 for group-normalised advantages, got {group_size}")
+    rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    if rewards.ndim != 1 or rewards.numel() % group_size:
+        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
+    groups = rewards.view(-1, group_size)
+    centred = groups - groups.mean(dim=1, keepdim=True)
+    std = groups.std(dim=1, keepdim=True)
+    adv = centred / (std + eps)
+    return torch.where(std > 0, adv, torch.zeros_like(adv)).reshape(-1)
+
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(targets) per position: logits (B, T, V) predicting targets (B, T) -> (B, T)."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class LossStats:
+    """Scalars of one loss evaluation (token-level means over the masked tokens)."""
+
+    policy_loss: float
+    kl: float
+    clip_fraction: float
+    ratio_mean: float
+    tokens: int
+
+
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float | None = 0.2,
+    ref_logp: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+) -> tuple[torch.Tensor, LossStats]:
+    """Token-averaged clipped GRPO loss over (B, T) log-probs; advantages are per sequence (B,)."""
+    if logp.shape != old_logp.shape or logp.shape != mask.shape:
+        raise ValueError(f"logp {tuple(logp.shape)}, old_logp and mask {tuple(mask.shape)} must have one shape")
+    if kl_coef and ref_logp is None:
+        raise ValueError("kl_coef > 0 needs ref_logp (the frozen reference model's log-probs)")
+    mask = mask.to(logp.dtype)
+    tokens = mask.sum().clamp(min=1.0)
+    adv = advantages.to(logp.dtype).unsqueeze(1)
+    ratio = torch.exp(logp - old_logp.detach())
+    unclipped = ratio * adv
+    if clip_eps is None:
+        per_token = -unclipped
+        clipped = torch.zeros_like(ratio, dtype=torch.bool)
+    else:
+        bounded = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv
+        per_token = -torch.min(unclipped, bounded)
+        clipped = bounded < unclipped  # the clipped term is the active one: no gradient from this token
+    kl = torch.zeros_like(logp)
+    if ref_logp is not None:
+        delta = ref_logp.detach() - logp
+        kl = torch.exp(delta) - delta - 1
+    if kl_coef:
+        per_token = per_token + kl_coef * kl
+    loss = (per_token * mask).sum() / tokens
+    stats = LossStats(
+        policy_loss=float(loss.detach()),
+        kl=float((kl.detach() * mask).sum() / tokens),
+        clip_fraction=float((clipped.to(mask.dtype) * mask).sum() / tokens),
+        ratio_mean=float((ratio.detach() * mask).sum() / tokens),
+        tokens=int(mask.sum()),
+    )
+    return loss, stats

@@ -1,0 +1,80 @@
+"""SFT checkpoints: where they live, which one "latest" means, and the recipe state beside the weights.
+
+A run writes `<output>/<run_name>/step_<NNNNNNN>/` through `ray.train.report`: the engine's
+files from every rank, `rng_rank<R>.safetensors` per rank and `state.json` (rank 0, the
+step and the settings a resume must match). `resume_from: latest` picks the highest step
+under `<output>` across runs (ties: the newest run name).
+
+    uri = resolve_resume("latest", "s3://bucket/sft")   # "" when there is none yet
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from components.sft.config import RESUME_LATEST
+from vrt import storage
+from vrt.errors import UserError
+
+STATE_FILE = "state.json"
+_STEP_DIR = re.compile(r"^(?P<run>[^/]+)/step_(?P<step>\d{7})/" + STATE_FILE + "$")
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:07d}"
+
+
+def find_latest(output: str) -> str:
+    """URI of the newest complete checkpoint under `output` ("" when there is none)."""
+    found = []
+    for name in storage.list_names(output):
+        match = _STEP_DIR.match(name)
+        if match:
+            found.append((int(match["step"]), match["run"]))
+    if not found:
+        return ""
+    step, run = max(found)
+    return storage.join(output, run, step_dir_name(step))
+
+
+def resolve_resume(resume_from: str, output: str) -> str:
+    """The checkpoint URI to start from: "" (fresh), an explicit URI (checked), or the latest one."""
+    if not resume_from:
+        return ""
+    if resume_from == RESUME_LATEST:
+        return find_latest(output)
+    if not storage.exists(storage.join(resume_from, STATE_FILE)):
+        raise UserError(
+            f"sft.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
+            f"<output>/<run>/step_NNNNNNN URI or sft.resume_from=latest"
+        )
+    return resume_from
+
+
+def write_state(directory: Path, rank: int, state: dict[str, Any]) -> None:
+    """Rank-local RNG state (every rank) and the recipe state (rank 0) into a checkpoint directory."""
+    from safetensors.torch import save_file
+
+    save_file({"cpu": torch.get_rng_state()}, str(directory / f"rng_rank{rank}.safetensors"))
+    if rank == 0:
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True))
+
+
+def read_state(directory: Path, rank: int, expect: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
+    """The recipe state and this rank's RNG state; a checkpoint of a different setup is a UserError."""
+    from safetensors.torch import load_file
+
+    state = json.loads((directory / STATE_FILE).read_text())
+    for key, value in expect.items():
+        if state.get(key) != value:
+            raise UserError(
+                f"checkpoint {directory} was written with {key}={state.get(key)!r}, this run has {value!r}: "
+                f"resume with the same {key}, or start fresh (sft.resume_from='')"
+            )
+    rng_file = directory / f"rng_rank{rank}.safetensors"
+    return state, load_file(str(rng_file))["cpu"]

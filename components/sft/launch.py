@@ -1,0 +1,190 @@
+"""Launch an SFT run: `local` (Ray on this machine, CPU workers) or `kubernetes` (a KubeRay RayJob).
+
+    manifest = run_sft(load_train_config("tiny", ["sft.dataset=.vrt/data/train"]), runtime="local")
+
+Local: one MLflow run (nested under VRT_PARENT_RUN_ID when set) with the config as params
+and the dataset as input, a Ray Train TorchTrainer with FailureConfig and per-step
+checkpoints under `<sft.output>/<run_name>/`, then the model logged as an artifact.
+Kubernetes: the same local launcher runs as the RayJob's driver (`python -m
+components.sft.launch`, config in VRT_SFT_CONFIG) against the RayJob's own Ray cluster;
+this process builds, creates and watches the RayJob and stays on the CPU pool.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.sft.checkpoint import resolve_resume
+from components.sft.config import TrainConfig, config_from_raw
+from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
+from components.sft.ingest import open_dataset
+from vrt import storage
+from vrt.console import console
+from vrt.errors import UserError
+
+CONFIG_ENV = "VRT_SFT_CONFIG"
+FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "VRT_PARENT_RUN_ID", "VRT_EXPERIMENT", "AWS_ENDPOINT_URL")
+
+
+def _run_name(tc: TrainConfig) -> str:
+    return tc.sft.run_name or f"sft-{tc.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _storage(output: str) -> tuple[str, Any]:
+    """Ray Train's storage_path and filesystem for a local directory or an s3:// prefix."""
+    if storage.is_s3(output):
+        from pyarrow import fs
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+        return output[len("s3://") :].rstrip("/"), fs.S3FileSystem(endpoint_override=endpoint)
+    return str(Path(output).resolve()), None
+
+
+def _log_dataset(uri: str, eval_uri: str) -> None:
+    """Each dataset's manifest as an MLflow input (name source@revision, digest from the manifest)."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    for role, data_uri in (("training", uri), ("evaluation", eval_uri)):
+        if data_uri:
+            manifest = open_dataset(data_uri)
+            location = data_uri if storage.is_s3(data_uri) else str(Path(data_uri).resolve())
+            source = resolve_dataset_source(storage.join(location, "manifest.json"))
+            ds = MetaDataset(source=source, name=f"{manifest.source}@{manifest.revision}", digest=manifest.sha256[:16])
+            mlflow.log_input(ds, context=role)
+
+
+def _trainer(tc: TrainConfig, job: dict[str, Any], run_name: str):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from components.sft.recipe import train_loop_per_worker
+
+    sft = tc.sft
+    storage_path, filesystem = _storage(sft.output)
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env |= {"DS_ACCELERATOR": "cuda" if sft.use_gpu else "cpu", "MLFLOW_TRACKING_URI": job["tracking_uri"]}
+    resources = {"CPU": sft.cpus_per_worker} | ({"GPU": tc.gpu.count} if sft.use_gpu else {})
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=job,
+        torch_config=TorchConfig(backend="nccl" if sft.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=sft.num_workers, use_gpu=sft.use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=run_name, storage_path=storage_path, storage_filesystem=filesystem,
+            failure_config=FailureConfig(max_failures=sft.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=sft.keep_checkpoints),
+            worker_runtime_env={"env_vars": env},
+        ),
+    )
+
+
+def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
+    """Train with Ray Train on this machine (or on the Ray cluster at `ray_address`)."""
+    import mlflow
+    import ray
+
+    from vrt.tracking import step_run, tracking_uri
+
+    sft = tc.sft
+    if not sft.dataset:
+        raise UserError("sft.dataset is empty: set sft.dataset=<canonical dataset URI> (local dir or s3://)")
+    open_dataset(sft.dataset)
+    run_name = _run_name(tc)
+    run_dir = storage.join(sft.output, run_name)
+    resume = resolve_resume(sft.resume_from, sft.output)
+    if sft.resume_from and not resume:
+        console.print(f"sft.resume_from={sft.resume_from}: no checkpoint under {sft.output} yet, starting fresh")
+    with step_run("sft", params=tc.to_params(), tags={"vrt.preset": tc.model, "vrt.run_dir": run_dir}) as run:
+        _log_dataset(sft.dataset, sft.eval_dataset)
+        job = {"raw": tc.raw, "source": tc.source, "run_dir": run_dir, "resume": resume,
+               "run_id": run.info.run_id, "tracking_uri": tracking_uri(), "eval_dataset": sft.eval_dataset}
+        if not ray.is_initialized():
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
+        console.print(f"sft: {sft.num_workers} workers, {sft.strategy} (ZeRO-{sft.zero_stage}), run dir {run_dir}")
+        _trainer(tc, job, run_name).fit()
+        manifest = read_model_manifest(run_dir)
+        with _local_copy(manifest.uri) as local:
+            mlflow.log_artifacts(str(local), artifact_path=MODEL_DIR)
+        mlflow.log_dict(manifest.__dict__, "model_manifest.json")
+        mlflow.set_tags({"vrt.model_uri": manifest.uri, "vrt.model_sha256": manifest.sha256})
+    return manifest
+
+
+class _local_copy:
+    """Context: a local directory holding the model (downloaded from S3 when needed)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri, self.tmp = uri, None
+
+    def __enter__(self) -> Path:
+        import tempfile
+
+        if not storage.is_s3(self.uri):
+            return Path(self.uri)
+        self.tmp = tempfile.TemporaryDirectory(prefix="vrt-sft-model-")
+        return storage.download_dir(self.uri, self.tmp.name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def rayjob_manifest(tc: TrainConfig, image: str, run_name: str) -> dict[str, Any]:
+    """The RayJob that runs this config on the cluster: CPU head (driver), GPU worker group."""
+    from vrt.k8s.rayjob import RayJobSpec, build_rayjob
+
+    raw = dict(tc.raw, sft=dict(tc.raw.get("sft") or {}, run_name=run_name))
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    runtime_env = yaml.safe_dump({"env_vars": {CONFIG_ENV: yaml.safe_dump(raw, sort_keys=True)}})
+    spec = RayJobSpec(
+        name=run_name.lower().replace("_", "-")[:63], namespace=tc.sft.k8s_namespace, image=image,
+        entrypoint="python -m components.sft.launch", workers=tc.sft.num_workers, gpus_per_worker=tc.gpu.count,
+        gpu_resource=tc.gpu.resource, worker_cpus=tc.gpu.cpus, worker_memory=tc.gpu.memory,
+        node_selector=dict(tc.gpu.node_selector), tolerations=list(tc.gpu.tolerations), env=env,
+        env_from_secrets=list(tc.sft.k8s_secrets), runtime_env_yaml=runtime_env,
+        active_deadline_s=tc.sft.k8s_timeout_s, labels={"vrt.io/step": "sft", "vrt.io/preset": tc.model},
+    )
+    return build_rayjob(spec)
+
+
+def run_kubernetes(tc: TrainConfig, image: str) -> ModelManifest:
+    """Create the RayJob, stream its logs until it ends, then read the model manifest it published."""
+    from vrt.k8s.rayjob import run_rayjob
+
+    if not storage.is_s3(tc.sft.output) or not storage.is_s3(tc.sft.dataset):
+        raise UserError("runtime kubernetes needs sft.output and sft.dataset on s3:// (the pods share no disk)")
+    run_name = _run_name(tc)
+    manifest = rayjob_manifest(tc, image, run_name)
+    run_rayjob(manifest, timeout_s=tc.sft.k8s_timeout_s + 600, emit=lambda line: console.print(line, highlight=False))
+    return read_model_manifest(storage.join(tc.sft.output, run_name))
+
+
+def run_sft(tc: TrainConfig, runtime: str = "local", image: str = "") -> ModelManifest:
+    """Run SFT with the given runtime (`local` or `kubernetes`)."""
+    if runtime == "local":
+        return run_local(tc)
+    if runtime == "kubernetes":
+        from components.images import TRAIN_IMAGE
+
+        return run_kubernetes(tc, image or TRAIN_IMAGE)
+    raise UserError(f"unknown runtime {runtime!r}: use local or kubernetes")
+
+
+def main() -> None:
+    """RayJob driver: the config from VRT_SFT_CONFIG, trained on the RayJob's cluster."""
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise SystemExit(f"{CONFIG_ENV} is not set: this entry point runs inside the SFT RayJob")
+    manifest = run_local(config_from_raw(yaml.safe_load(text), f"env:{CONFIG_ENV}"), ray_address="auto")
+    print(manifest.to_json())
+
+
+if __name__ == "__main__":
+    main()

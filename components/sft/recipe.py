@@ -1,0 +1,208 @@
+"""SFT recipe, run inside every Ray Train worker: setup / train / save_checkpoint / cleanup.
+
+One explicit loop: for each optimizer step, `grad_accum` micro-batches forward + backward
+through the engine (DeepSpeed or DDP), metrics all-reduced and logged by rank 0, a
+checkpoint reported every `checkpoint_every` steps through `ray.train.report` (every rank),
+then a final checkpoint, a teacher-forced evaluation and the model export.
+`train_loop_per_worker(config)` is what TorchTrainer runs; config comes from launch.py.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from components.sft import checkpoint as ckpt
+from components.sft.config import config_from_raw
+from components.sft.ingest import MicroBatchSource, ShardRows, StepPlan, micro_batch_loader, open_dataset
+from components.sft.metrics import MlflowSink, StepMetrics
+from vrt import storage
+
+FAULT_MARKER = "fault_injected"
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors (and lists of tensors) of a collated batch on `device`."""
+    def move(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return v.to(device, non_blocking=True)
+        if isinstance(v, list) and v and isinstance(v[0], torch.Tensor):
+            return [t.to(device, non_blocking=True) for t in v]
+        return v
+
+    return {k: move(v) for k, v in batch.items()}
+
+
+class SFTRecipe:
+    """State of one worker's training run."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.job = config
+        self.cfg = config_from_raw(config["raw"], config["source"])
+        self.sft = self.cfg.sft
+        self.run_dir: str = config["run_dir"]
+        self.rng_state: torch.Tensor | None = None
+        self.eval_before: dict[str, float] = {}
+
+    def setup(self) -> None:
+        """Model, engine, data plan, and the state of a checkpoint when there is one to resume."""
+        import ray.train
+        from ray.train.torch import get_device
+
+        from components.sft.engines import make_engine
+        from models import RSa2VA, load_preset
+
+        os.environ.setdefault("DS_ACCELERATOR", "cuda" if self.sft.use_gpu else "cpu")
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.device = get_device() if self.sft.use_gpu else torch.device("cpu")
+        torch.manual_seed(self.sft.seed)
+        model = RSa2VA.from_preset(load_preset(self.cfg.model), seed=self.sft.seed).to(self.device)
+        self.processor = model.processor
+        manifest = open_dataset(self.sft.dataset)
+        self.rows = ShardRows(self.sft.dataset, manifest)
+        self.plan = StepPlan(tuple(s.rows for s in manifest.shards), self.sft.global_batch_size, self.world,
+                             self.sft.grad_accum, self.sft.seed)
+        self.total = self.sft.max_steps or self.sft.epochs * self.plan.steps_per_epoch
+        self.engine = make_engine(model, self.sft, self.total)
+        self.expect = {"world": self.world, "global_batch_size": self.sft.global_batch_size,
+                       "dataset_sha256": manifest.sha256, "strategy": self.sft.strategy, "seed": self.sft.seed}
+        self.step = self._restore()
+        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
+
+    def _restore(self) -> int:
+        import ray.train
+
+        reported = ray.train.get_checkpoint()
+        if reported is not None:  # a restart of this run after a failure
+            with reported.as_directory() as d:
+                return self._load(Path(d))
+        if self.job["resume"]:
+            with tempfile.TemporaryDirectory(prefix="vrt-sft-resume-") as tmp:
+                return self._load(storage.download_dir(self.job["resume"], tmp))
+        return 0
+
+    def _load(self, directory: Path) -> int:
+        state, self.rng_state = ckpt.read_state(directory, self.rank, self.expect)
+        self.engine.load(directory)
+        self.eval_before = state.get("eval_before", {})
+        return int(state["step"])
+
+    def train(self) -> None:
+        """The loop: evaluate, train to `total` steps with periodic checkpoints, evaluate, export."""
+        if self.step == 0:
+            self.eval_before = self.evaluate()
+            self._log(self.eval_before, 0, "eval_")
+        source = MicroBatchSource(self.rows, self.plan, self.rank, self.step, self.total,
+                                  lambda samples: self.processor.collate(samples, train=True))
+        batches = micro_batch_loader(source, self.sft.loader_workers)
+        if self.rng_state is not None:  # after the loader drew its seed, as in an uninterrupted run
+            torch.set_rng_state(self.rng_state)
+        self.engine.module.train()
+        while self.step < self.total:
+            values = self._train_step(batches)
+            self.step += 1
+            self._log(values, self.step)
+            self._maybe_fault()
+            if self.step % self.sft.checkpoint_every == 0 or self.step == self.total:
+                self.save_checkpoint(values)
+        self.finish()
+
+    def _train_step(self, batches) -> dict[str, float]:
+        acc, start, grad_norm = StepMetrics(), time.perf_counter(), 0.0
+        for _ in range(self.sft.grad_accum):
+            batch, n_real = next(batches)
+            batch = to_device(batch, self.device)
+            out = self.engine.forward(batch)
+            self.engine.backward(out.loss if n_real else out.loss * 0.0)
+            stepped, norm = self.engine.step()
+            grad_norm = norm if stepped else grad_norm
+            acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
+        values = acc.reduce(time.perf_counter() - start)
+        return values | {"grad_norm": grad_norm, "lr": self.engine.lr(), "epoch": self.step / self.plan.steps_per_epoch}
+
+    def _log(self, values: dict[str, float], step: int, prefix: str = "") -> None:
+        if self.sink is not None:
+            self.sink.log(values, step, prefix)
+
+    def _maybe_fault(self) -> None:
+        """Chaos test (sft.fault_at_step): the last worker dies once, Ray Train restarts the group."""
+        if self.step != self.sft.fault_at_step or self.rank != self.world - 1 or self.world < 2:
+            return
+        marker = storage.join(self.run_dir, FAULT_MARKER)
+        if storage.exists(marker):
+            return
+        storage.write_bytes(marker, f"worker {self.rank} killed at step {self.step}\n".encode())
+        os._exit(1)
+
+    def save_checkpoint(self, values: dict[str, float]) -> None:
+        """Every rank writes its files and reports them; Ray Train merges them under step_NNNNNNN."""
+        import ray.train
+        from ray.train import Checkpoint
+
+        with tempfile.TemporaryDirectory(prefix="vrt-sft-ckpt-") as tmp:
+            self.engine.save(Path(tmp))
+            state = {"step": self.step, "eval_before": self.eval_before, **self.expect}
+            ckpt.write_state(Path(tmp), self.rank, state)
+            ray.train.report({"step": self.step, **values}, checkpoint=Checkpoint.from_directory(tmp),
+                             checkpoint_dir_name=ckpt.step_dir_name(self.step))
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Teacher-forced loss and mask IoU on the eval dataset (every rank takes a slice)."""
+        if not self.job.get("eval_dataset"):
+            return {}
+        manifest = open_dataset(self.job["eval_dataset"])
+        rows = ShardRows(self.job["eval_dataset"], manifest)
+        refs = [(s, r) for s, shard in enumerate(manifest.shards) for r in range(shard.rows)][: self.sft.eval_samples]
+        mine = refs[self.rank :: self.world]
+        size = self.sft.micro_batch_size
+        n_batches = math.ceil(math.ceil(len(refs) / self.world) / size)  # the same on every rank
+        module, acc = self.engine.module, StepMetrics()
+        module.eval()
+        for i in range(n_batches):
+            chunk = mine[i * size : (i + 1) * size]
+            batch = to_device(self.processor.collate(rows.rows(chunk or refs[:1]), train=True), self.device)
+            acc.add(module(**batch), len(chunk), int(batch["attention_mask"].sum()))
+        module.train()
+        values = acc.reduce(1.0)
+        return {k: values[k] for k in ("loss", "loss_ce", "loss_mask_bce", "loss_mask_dice", "mask_iou")}
+
+    def finish(self) -> None:
+        """Evaluate the trained model and export it (rank 0) with its manifest."""
+        import torch.distributed as dist
+
+        from components.sft.export import export_model
+
+        after = self.evaluate()
+        self._log(after, self.step, "eval_")
+        with self.engine.full_state_context():
+            if self.rank == 0:
+                lineage = {"dataset": self.sft.dataset, "dataset_sha256": self.expect["dataset_sha256"],
+                           "config": self.cfg.source, "mlflow_run_id": self.job["run_id"],
+                           "resumed_from": self.job["resume"], "base": f"preset:{self.cfg.model}"}
+                metrics = {f"eval_{k}": v for k, v in after.items()}
+                metrics |= {f"eval_before_{k}": v for k, v in self.eval_before.items()}
+                export_model(self.engine.module, self.run_dir, self.step, self.cfg.model, lineage, metrics)
+        if dist.is_initialized():
+            dist.barrier()
+
+    def cleanup(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Entry point of every Ray Train worker."""
+    recipe = SFTRecipe(config)
+    recipe.setup()
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()

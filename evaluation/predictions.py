@@ -1,0 +1,103 @@
+"""The predictions contract: JSONL, one line per sample.
+
+    {"id": "<sample id>", "text": "<think>…</think><answer>…</answer>",
+     "masks": [{"size": [h, w], "counts": "<COCO RLE>"}, …]}      # one per [SEG], in order
+
+Optional `"boxes": [[x1, y1, x2, y2], …]` (box-mode models) is recognised and refused until
+SAM 2 box prompting exists in `models/` (boxes are never scored as something they are not).
+
+    preds = load_predictions(Path("predictions.jsonl").read_text().splitlines())
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from evaluation import masks
+from evaluation.trace import SEG
+
+BOX_MODE_REFUSED = (
+    "has 'boxes': box-mode predictions need SAM 2 box prompting to become masks, which this version "
+    "does not provide yet; convert the boxes to masks first and write them as 'masks' (one RLE per [SEG])"
+)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    id: str
+    text: str
+    masks: tuple[dict, ...]  # validated RLEs, one per [SEG]
+    line: int  # 1-based line number in the JSONL file
+
+
+def _parse_line(raw: str, line: int) -> Prediction:
+    where = f"predictions line {line}"
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f'{where}: expected a JSON object {{"id", "text", "masks"}}, got {type(obj).__name__}')
+    sample_id, text = obj.get("id"), obj.get("text")
+    if not isinstance(sample_id, str) or not sample_id:
+        raise ValueError(f"{where}: 'id' must be a non-empty string (the dataset sample id)")
+    if not isinstance(text, str):
+        raise ValueError(f"{where} (id {sample_id}): 'text' must be a string (the model output)")
+    if "boxes" in obj:
+        raise ValueError(f"{where} (id {sample_id}) {BOX_MODE_REFUSED}")
+    rles = obj.get("masks")
+    if not isinstance(rles, list):
+        raise ValueError(f"{where} (id {sample_id}): 'masks' must be a list of COCO RLE objects, one per [SEG]")
+    checked = []
+    for k, rle in enumerate(rles):
+        try:
+            checked.append(masks.check(rle))
+        except ValueError as e:
+            raise ValueError(f"{where} (id {sample_id}): mask {k} is not a valid COCO RLE: {e}") from None
+    n_seg = text.count(SEG)
+    if n_seg != len(checked):
+        raise ValueError(
+            f"{where} (id {sample_id}): {len(checked)} masks for {n_seg} [SEG] tokens in 'text': "
+            "write exactly one mask per [SEG], in order"
+        )
+    return Prediction(id=sample_id, text=text, masks=tuple(checked), line=line)
+
+
+def load_predictions(lines: Iterable[str]) -> dict[str, Prediction]:
+    """Parse JSONL lines (blank lines skipped) into {id: Prediction}; ValueError names the bad line."""
+    out: dict[str, Prediction] = {}
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        pred = _parse_line(raw, number)
+        if pred.id in out:
+            raise ValueError(
+                f"predictions line {number}: id {pred.id} already appeared on line {out[pred.id].line}: "
+                "write one line per sample"
+            )
+        out[pred.id] = pred
+    return out
+
+
+def check_known_ids(preds: dict[str, Prediction], known: Iterable[str]) -> None:
+    """ValueError listing (up to 10) prediction ids that are not in the dataset."""
+    known_set = set(known)
+    unknown = sorted(i for i in preds if i not in known_set)
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" … ({len(unknown)} in all)" if len(unknown) > 10 else "")
+        raise ValueError(
+            f"{len(unknown)} prediction id(s) are not in the dataset: {shown}; "
+            "score predictions made on this dataset (check --data)"
+        )
+
+
+def check_size(pred: Prediction, height: int, width: int) -> None:
+    """ValueError naming the sample when a mask is not at the image size."""
+    for k, rle in enumerate(pred.masks):
+        if masks.size_of(rle) != (height, width):
+            raise ValueError(
+                f"sample {pred.id} (predictions line {pred.line}): mask {k} has size {rle['size']} but the "
+                f"image is {height}x{width} (h x w): write masks at the original image size"
+            )

@@ -1,0 +1,80 @@
+"""One call from ground truth + predictions JSONL lines to `metrics.json` content and report HTML.
+
+    out = score("vrt-bench", gts, lines, settings={"data": uri})
+    out.metrics_json["metrics"]["R-LQ"], out.html
+
+`metrics.json` layout: {"bench", "metrics": {name: fraction|null}, "by_class": {class: {...}},
+"counts": {...}, "options": {...}}; null where a metric is undefined (no GT objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+from evaluation.cards import Card, pick, reasonseg_cards, vrt_cards
+from evaluation.predictions import load_predictions
+from evaluation.reasonseg import ReasonSegGroundTruth, ReasonSegOptions, score_reasonseg
+from evaluation.report import ReportData, render_report
+from evaluation.vrt_bench import VRTGroundTruth, score_vrt
+
+BENCHES = ("vrt-bench", "reasonseg")
+
+
+@dataclass(frozen=True)
+class ScoreOutput:
+    metrics_json: dict
+    html: str
+    worst: list[Card]
+    best: list[Card]
+
+
+def flat_metrics(metrics_json: dict) -> dict[str, float]:
+    """Metrics, per-class metrics (`R-LQ/visf`) and counts (`count/samples`) as one flat dict of numbers,
+    for KFP Metrics and MLflow (whose names may not hold `#`); undefined (null) metrics are left out."""
+    out = {k: float(v) for k, v in metrics_json["metrics"].items() if v is not None}
+    for cls, values in metrics_json["by_class"].items():
+        out.update({f"{k}/{cls.lstrip('#')}": float(v) for k, v in values.items() if v is not None and k != "samples"})
+    out.update({f"count/{k}": float(v) for k, v in metrics_json["counts"].items()})
+    return out
+
+
+def score(
+    bench: str,
+    gts: Sequence[VRTGroundTruth] | Sequence[ReasonSegGroundTruth],
+    prediction_lines: Iterable[str],
+    options: ReasonSegOptions | None = None,
+    settings: dict[str, str] | None = None,
+    cards: int = 5,
+) -> ScoreOutput:
+    """Score a benchmark; ValueError for bad predictions (unknown ids, malformed lines, sizes)."""
+    if bench not in BENCHES:
+        raise ValueError(f"unknown benchmark {bench!r}: use one of {', '.join(BENCHES)}")
+    if cards < 0:
+        raise ValueError(f"cards must be >= 0, got {cards}")
+    preds = load_predictions(prediction_lines)
+    if bench == "vrt-bench":
+        result = score_vrt(gts, preds)
+        by_class, opts, all_cards = result.by_class, {}, vrt_cards(gts, result, preds)
+    else:
+        options = options or ReasonSegOptions()
+        result = score_reasonseg(gts, preds, options)
+        by_class, opts, all_cards = {}, asdict(options), reasonseg_cards(gts, result, preds)
+    metrics_json = {
+        "bench": bench,
+        "metrics": result.metrics,
+        "by_class": by_class,
+        "counts": result.counts,
+        "options": opts,
+    }
+    worst, best = pick(all_cards, cards)
+    report = ReportData(
+        bench=bench,
+        metrics=result.metrics,
+        counts=result.counts,
+        settings={"benchmark": bench, **(settings or {}), **{f"option {k}": v for k, v in opts.items()}},
+        worst=worst,
+        best=best,
+        by_class=by_class,
+    )
+    return ScoreOutput(metrics_json, render_report(report), worst, best)

