@@ -54,15 +54,34 @@ def make_sample(i: int, rng: np.random.Generator) -> tuple[dict, dict]:
     pred_r = [polygon(rng, *pool[j], jitter=0.3) for j in r_ids[:n_pred_r]]
     pred_r += [polygon(rng, *shapes(rng)[0]) for _ in range(max(0, n_pred_r - n_r))]
     pred_a = [polygon(rng, *pool[j], jitter=0.3) for j in a_ids]
-    text = "<think>" + " ".join("obj [SEG]" for _ in pred_r) + "</think><answer>" + " ".join("it [SEG]" for _ in pred_a) + "</answer>"
+    text = (
+        "<think>"
+        + " ".join("obj [SEG]" for _ in pred_r)
+        + "</think><answer>"
+        + " ".join("it [SEG]" for _ in pred_a)
+        + "</answer>"
+    )
     row = {
-        "id": f"s{i:04d}", "source": "vrt-bench", "width": W, "height": H, "question": f"question {i}?",
-        "objects": [{"id": str(j), "caption": None, "rle": to_counts(p), "box": None} for j, p in enumerate(polys)],
-        "reasoning_ids": [str(j) for j in r_ids], "answer_ids": [str(j) for j in a_ids], "reasoning": None,
-        "answer": None, "class_ids": [c for c in ("#visf", "#loc", "#comp", "#func") if rng.random() < 0.4] or ["#visf"],
+        "id": f"s{i:04d}",
+        "source": "vrt-bench",
+        "width": W,
+        "height": H,
+        "question": f"question {i}?",
+        "objects": [
+            {"id": str(j), "caption": None, "rle": to_counts(p), "box": None} for j, p in enumerate(polys)
+        ],
+        "reasoning_ids": [str(j) for j in r_ids],
+        "answer_ids": [str(j) for j in a_ids],
+        "reasoning": None,
+        "answer": None,
+        "class_ids": [c for c in ("#visf", "#loc", "#comp", "#func") if rng.random() < 0.4] or ["#visf"],
         "extra": "{}",
-    }  # fmt: skip
-    pred = {"id": row["id"], "text": text, "masks": [{"size": [H, W], "counts": to_counts(p)} for p in pred_r + pred_a]}
+    }
+    pred = {
+        "id": row["id"],
+        "text": text,
+        "masks": [{"size": [H, W], "counts": to_counts(p)} for p in pred_r + pred_a],
+    }
     return row, pred
 
 
@@ -84,7 +103,12 @@ def write_dataset(root: Path, rows: list[dict]) -> str:
     (root / "data").mkdir(parents=True)
     (root / "data" / "shard-00000.parquet").write_bytes(data)
     shard = Shard("shard-00000.parquet", len(rows), len(data), hashlib.sha256(data).hexdigest())
-    write_manifest(str(root / "data"), Manifest("vrt-bench", "bench", {"input": len(rows), "written": len(rows), "quarantined": 0}, {}, [shard]))
+    write_manifest(
+        str(root / "data"),
+        Manifest(
+            "vrt-bench", "bench", {"input": len(rows), "written": len(rows), "quarantined": 0}, {}, [shard]
+        ),
+    )
     return str(root / "data")
 
 
@@ -114,17 +138,34 @@ def main() -> None:
     rows = [dict(r, image=image) for r, _ in made]
     lines = [json.dumps(p) for _, p in made]
     n_masks = sum(len(p["masks"]) for _, p in made)
-    print(f"{args.samples} samples at {H}x{W}, {POOL} pool objects each, {n_masks / args.samples:.2f} predicted masks/sample")
+    print(
+        f"{args.samples} samples at {H}x{W}, {POOL} pool objects each, {n_masks / args.samples:.2f} predicted masks/sample"
+    )
     with tempfile.TemporaryDirectory(prefix="vrt-eval-bench-") as tmp:
         data = write_dataset(Path(tmp), rows)
         (Path(tmp) / "preds.jsonl").write_text("\n".join(lines) + "\n")
-        gts = timed("read dataset + ground truth (Parquet, RLE check)", lambda: load_ground_truth("vrt-bench", data))
+        gts = timed(
+            "read dataset + ground truth (Parquet, RLE check)", lambda: load_ground_truth("vrt-bench", data)
+        )
         preds = timed("parse + validate predictions JSONL", lambda: load_predictions(lines))
         result = timed("score (IoU matrices, Hungarian, pooling)", lambda: score_vrt(gts, preds))
-        timed("report (5 worst + 5 best cards, HTML)", lambda: render_report(ReportData(
-            "vrt-bench", result.metrics, result.counts, {}, *pick(vrt_cards(gts, result, preds), 5), result.by_class)))  # fmt: skip
-        metrics = timed("total: vrt eval score (dataset -> files)", lambda: score_to_dir(
-            "vrt-bench", data, str(Path(tmp) / "preds.jsonl"), str(Path(tmp) / "out")))  # fmt: skip
+        timed(
+            "report (5 worst + 5 best cards, HTML)",
+            lambda: render_report(
+                ReportData(
+                    "vrt-bench",
+                    result.metrics,
+                    result.counts,
+                    {},
+                    *pick(vrt_cards(gts, result, preds), 5),
+                    result.by_class,
+                )
+            ),
+        )
+        metrics = timed(
+            "total: vrt eval score (dataset -> files)",
+            lambda: score_to_dir("vrt-bench", data, str(Path(tmp) / "preds.jsonl"), str(Path(tmp) / "out")),
+        )
         print("metrics:", {k: round(v, 4) for k, v in metrics["metrics"].items()})
         print(f"report.html: {(Path(tmp) / 'out' / 'report.html').stat().st_size / 1e6:.2f} MB")
 

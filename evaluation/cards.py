@@ -59,25 +59,43 @@ def _vrt_card(gt: VRTGroundTruth, score: VRTSampleScore, text: str, pred_masks: 
         ("A", score.answer_pairs, a_slot, score.answer_ious),
     ):
         for k, g in pairs:
-            matched[k] = (prefix, g, float(ious[g]), slots[g])
+            if ious[g] > 0:  # Hungarian also pairs masks that do not overlap: show those as unmatched
+                matched[k] = (prefix, g, float(ious[g]), slots[g])
     segs, titles, pred = [], [], []
     for k, (rle, role) in enumerate(zip(pred_masks, score.roles)):
         if k in matched:
             prefix, g, iou, slot = matched[k]
-            layer, title = Layer(rle, colour(slot), str(k + 1)), f"mask {k + 1} · {role} · matched {prefix}{g + 1} · IoU {iou:.3f}"
+            layer, title = (
+                Layer(rle, colour(slot), str(k + 1)),
+                f"mask {k + 1} · {role} · matched {prefix}{g + 1} · IoU {iou:.3f}",
+            )
         else:
             layer = Layer(rle, UNMATCHED, str(k + 1))
-            title = f"mask {k + 1} · {role} · " + ("dropped (not scored)" if role == "dropped" else "unmatched")
+            title = f"mask {k + 1} · {role} · " + (
+                "dropped (not scored)" if role == "dropped" else "unmatched"
+            )
         segs.append(layer)
         titles.append(title)
         if role != "dropped":
             pred.append(layer)
     r = ", ".join(f"{v:.2f}" for v in score.reasoning_ious)
     a = ", ".join(f"{v:.2f}" for v in score.answer_ious)
-    state = "no prediction" if score.missing else ("" if score.has_answer else "no answer span · ")
+    state = "no prediction · " if score.missing else ("" if score.has_answer else "no answer span · ")
     summary = f"{state}mean IoU {score.mean_iou:.3f} · reasoning GT IoUs [{r}] · answer GT IoUs [{a}]"
-    return Card(gt.id, gt.question, summary, score.mean_iou, gt.image, gt.height, gt.width, tuple(layers),
-                tuple(pred), text, tuple(segs), tuple(titles))  # fmt: skip
+    return Card(
+        gt.id,
+        gt.question,
+        summary,
+        score.mean_iou,
+        gt.image,
+        gt.height,
+        gt.width,
+        tuple(layers),
+        tuple(pred),
+        text,
+        tuple(segs),
+        tuple(titles),
+    )
 
 
 def vrt_cards(gts: Sequence[VRTGroundTruth], result: VRTResult, preds: dict) -> list[Card]:
@@ -105,9 +123,22 @@ def reasonseg_cards(gts: Sequence[ReasonSegGroundTruth], result: ReasonSegResult
         iou = "dropped by the empty rule" if s.iou is None else f"IoU {s.iou:.3f}"
         state = "no prediction · " if s.missing else ("" if s.has_answer else "no answer span · ")
         summary = f"{state}{iou} · I {s.intersection} px · U {s.union} px"
-        cards.append(Card(gt.id, gt.question, summary, 1.0 if s.iou is None else s.iou, gt.image, gt.height,
-                          gt.width, tuple(gt_layers), (Layer(s.prediction, colour(0), "pred"),),
-                          pred.text if pred else "", tuple(segs), tuple(titles)))  # fmt: skip
+        cards.append(
+            Card(
+                gt.id,
+                gt.question,
+                summary,
+                1.0 if s.iou is None else s.iou,
+                gt.image,
+                gt.height,
+                gt.width,
+                tuple(gt_layers),
+                (Layer(s.prediction, colour(0), "pred"),),
+                pred.text if pred else "",
+                tuple(segs),
+                tuple(titles),
+            )
+        )
     return cards
 
 
@@ -115,5 +146,5 @@ def pick(cards: list[Card], n: int) -> tuple[list[Card], list[Card]]:
     """The n worst (lowest score first) and n best (highest first) cards, without repeats."""
     ordered = sorted(cards, key=lambda c: (c.score, c.id))
     worst = ordered[:n]
-    best = [c for c in reversed(ordered[len(worst):])][:n]
+    best = [c for c in reversed(ordered[len(worst) :])][:n]
     return worst, best

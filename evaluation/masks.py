@@ -55,7 +55,7 @@ def check(rle: object) -> RLE:
     if isinstance(counts, bytes):
         counts = counts.decode("ascii", errors="replace")
     if not isinstance(counts, str):
-        raise ValueError("RLE counts must be a COCO compressed string (uncompressed lists are not accepted)")
+        raise ValueError("RLE counts must be a COCO compressed string (uncompressed lists are not accepted)")  # noqa: TRY004 (ValueError is this library's bad-input contract)
     try:
         runs = _run_lengths(counts)
     except UnicodeEncodeError:

@@ -39,17 +39,21 @@ def _parse_line(raw: str, line: int) -> Prediction:
     except json.JSONDecodeError as e:
         raise ValueError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f'{where}: expected a JSON object {{"id", "text", "masks"}}, got {type(obj).__name__}')
+        raise ValueError(  # noqa: TRY004 (ValueError is this library's bad-input contract)
+            f'{where}: expected a JSON object {{"id", "text", "masks"}}, got {type(obj).__name__}'
+        )
     sample_id, text = obj.get("id"), obj.get("text")
     if not isinstance(sample_id, str) or not sample_id:
         raise ValueError(f"{where}: 'id' must be a non-empty string (the dataset sample id)")
     if not isinstance(text, str):
-        raise ValueError(f"{where} (id {sample_id}): 'text' must be a string (the model output)")
+        raise ValueError(f"{where} (id {sample_id}): 'text' must be a string (the model output)")  # noqa: TRY004 (ValueError is this library's bad-input contract)
     if "boxes" in obj:
         raise ValueError(f"{where} (id {sample_id}) {BOX_MODE_REFUSED}")
     rles = obj.get("masks")
     if not isinstance(rles, list):
-        raise ValueError(f"{where} (id {sample_id}): 'masks' must be a list of COCO RLE objects, one per [SEG]")
+        raise ValueError(  # noqa: TRY004 (ValueError is this library's bad-input contract)
+            f"{where} (id {sample_id}): 'masks' must be a list of COCO RLE objects, one per [SEG]"
+        )
     checked = []
     for k, rle in enumerate(rles):
         try:

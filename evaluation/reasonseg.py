@@ -85,7 +85,9 @@ def _areas(gt: ReasonSegGroundTruth, pred: dict, rule: str) -> tuple[int, int, b
     return inter, masks.area(either) - masks.area(masks.intersect(either, ignore)), True
 
 
-def score_sample(gt: ReasonSegGroundTruth, pred: Prediction | None, options: ReasonSegOptions) -> ReasonSegSampleScore:
+def score_sample(
+    gt: ReasonSegGroundTruth, pred: Prediction | None, options: ReasonSegOptions
+) -> ReasonSegSampleScore:
     """I, U and IoU of one sample under `options`."""
     answer_idx: tuple[int, ...] = ()
     has_answer = False
@@ -96,7 +98,9 @@ def score_sample(gt: ReasonSegGroundTruth, pred: Prediction | None, options: Rea
         answer_idx = tuple(trace.indices(ANSWER))
     for name, rle in (("GT mask", gt.mask), ("ignore region", gt.ignore)):
         if rle is not None and masks.size_of(rle) != (gt.height, gt.width):
-            raise ValueError(f"sample {gt.id}: {name} size {rle['size']} is not the image size {gt.height}x{gt.width}")
+            raise ValueError(
+                f"sample {gt.id}: {name} size {rle['size']} is not the image size {gt.height}x{gt.width}"
+            )
     predicted = masks.union([pred.masks[i] for i in answer_idx] if pred else [], (gt.height, gt.width))
     inter, uni, ignored = _areas(gt, predicted, options.ignore)
     empty = uni == 0

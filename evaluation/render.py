@@ -1,6 +1,6 @@
 """Images for the report: an image with coloured, outlined, labelled masks, as PNG bytes.
 
-    png = render.png_bytes(render.overlay(render.base_image(jpeg, h, w), [Layer(rle, (230, 25, 75), "R1")]))
+png = render.png_bytes(render.overlay(render.base_image(jpeg, h, w), [Layer(rle, (230, 25, 75), "R1")]))
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ from PIL import Image, ImageDraw, ImageFont
 from evaluation import masks
 
 PALETTE = (
-    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
-    (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40), (128, 0, 0), (0, 0, 128),
-)  # fmt: skip
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (0, 128, 128),
+    (170, 110, 40),
+    (128, 0, 0),
+    (0, 0, 128),
+)
 UNMATCHED = (140, 140, 140)
 ALPHA = 0.45
 
@@ -86,11 +96,28 @@ def overlay(image: Image.Image, layers: list[Layer]) -> Image.Image:
             labels.append((int(xs.mean()), int(ys.mean()), layer.label, layer.rgb))
     out = Image.fromarray(pixels.round().astype(np.uint8))
     draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=14)
+    placed: list[tuple[int, int, int, int]] = []
     for x, y, text, rgb in labels:
-        left, top, right, bottom = draw.textbbox((x, y), text, font=font, anchor="mm")
-        draw.rectangle((left - 2, top - 1, right + 2, bottom + 1), fill=rgb)
-        draw.text((x, y), text, fill=(255, 255, 255), font=font, anchor="mm")
+        box = _free_box(draw.textbbox((x, y), text, font=font, anchor="mm"), placed)
+        placed.append(box)
+        draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill=rgb)
+        draw.text(
+            ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), text, fill=(255, 255, 255), font=font, anchor="mm"
+        )
     return out
+
+
+def _free_box(box: tuple, placed: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """`box` moved down until it overlaps no label placed before (same-place masks stay readable)."""
+    left, top, right, bottom = (int(v) for v in box)
+    step = bottom - top + 3
+    for _ in range(len(placed) + 1):
+        if not any(
+            left < p[2] + 3 and p[0] < right + 3 and top < p[3] + 2 and p[1] < bottom + 2 for p in placed
+        ):
+            break
+        top, bottom = top + step, bottom + step
+    return left, top, right, bottom
 
 
 def side_by_side(left: Image.Image, right: Image.Image, gap: int = 8) -> Image.Image:

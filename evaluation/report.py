@@ -26,6 +26,15 @@ th:first-child,td:first-child{text-align:left}.card{border:1px solid #ddd;border
 """
 
 
+NOTES = {
+    "vrt-bench": "Per-GT IoUs after Hungarian matching (1 − IoU) per sample, pooled over the benchmark. "
+    "LQ: share of GT objects with IoU > 0.5; SQ: mean IoU of those; A-mIoU: mean IoU of all GT answer "
+    "objects. Masks after the answer span are dropped; no answer span scores every GT object 0.",
+    "reasonseg": "gIoU: mean of per-sample I/U; cIoU: ΣI / ΣU. The prediction is the union of the answer "
+    "masks; no answer span predicts nothing.",
+}
+
+
 @dataclass(frozen=True)
 class ReportData:
     bench: str
@@ -37,7 +46,7 @@ class ReportData:
     by_class: dict = field(default_factory=dict)
 
 
-def _pct(v: float | int | None) -> str:
+def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}"
 
 
@@ -69,7 +78,9 @@ def _trace_html(card: Card, anchor: str) -> str:
 def card_panels_png(card: Card, max_side: int = 480) -> bytes:
     """GT (left) and prediction (right) panels of one card as one PNG."""
     base = render.base_image(card.image, card.height, card.width, max_side)
-    return render.png_bytes(render.side_by_side(render.overlay(base, list(card.gt)), render.overlay(base, list(card.pred))))
+    return render.png_bytes(
+        render.side_by_side(render.overlay(base, list(card.gt)), render.overlay(base, list(card.pred)))
+    )
 
 
 def _card_html(card: Card, anchor: str) -> str:
@@ -97,14 +108,19 @@ def render_report(data: ReportData) -> str:
     settings = _table(["setting", "value"], [[k, str(v)] for k, v in data.settings.items()])
     metrics = _table(["metric", "value (%)"], [[k, _pct(v)] for k, v in data.metrics.items()])
     counts = _table(["count", "value"], [[k, str(v)] for k, v in data.counts.items()])
-    sections = [f"<h1>{html.escape(data.bench)} evaluation</h1>", settings, "<h2>Metrics</h2>", metrics]
+    note = f'<p class="muted">{html.escape(NOTES.get(data.bench, ""))}</p>'
+    sections = [f"<h1>{html.escape(data.bench)} evaluation</h1>", settings, "<h2>Metrics</h2>", note, metrics]
     if data.by_class:
         names = [k for k in data.metrics if k in next(iter(data.by_class.values()))]
-        rows = [[cls, str(v.get("samples", ""))] + [_pct(v[n]) for n in names] for cls, v in data.by_class.items()]
+        rows = [
+            [cls, str(v.get("samples", ""))] + [_pct(v[n]) for n in names] for cls, v in data.by_class.items()
+        ]
         sections += ["<h2>Per class</h2>", _table(["class", "samples"] + names, rows)]
     sections += ["<h2>Counts</h2>", counts]
     for title, cards, tag in (("Worst samples", data.worst, "w"), ("Best samples", data.best, "b")):
         sections.append(f"<h2>{title}</h2>")
-        sections += [_card_html(c, f"{tag}{i + 1}") for i, c in enumerate(cards)] or ['<p class="muted">none</p>']
+        sections += [_card_html(c, f"{tag}{i + 1}") for i, c in enumerate(cards)] or [
+            '<p class="muted">none</p>'
+        ]
     head = f"<meta charset='utf-8'><title>{html.escape(data.bench)} evaluation</title><style>{CSS}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{''.join(sections)}</body></html>\n"

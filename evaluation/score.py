@@ -34,7 +34,13 @@ def flat_metrics(metrics_json: dict) -> dict[str, float]:
     for KFP Metrics and MLflow (whose names may not hold `#`); undefined (null) metrics are left out."""
     out = {k: float(v) for k, v in metrics_json["metrics"].items() if v is not None}
     for cls, values in metrics_json["by_class"].items():
-        out.update({f"{k}/{cls.lstrip('#')}": float(v) for k, v in values.items() if v is not None and k != "samples"})
+        out.update(
+            {
+                f"{k}/{cls.lstrip('#')}": float(v)
+                for k, v in values.items()
+                if v is not None and k != "samples"
+            }
+        )
     out.update({f"count/{k}": float(v) for k, v in metrics_json["counts"].items()})
     return out
 

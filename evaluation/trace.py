@@ -63,7 +63,7 @@ def _role(pos: int, answer: tuple[int, int] | None) -> str:
 def parse_trace(text: str) -> Trace:
     """Spans, `[SEG]` positions and roles of one model output."""
     if not isinstance(text, str):
-        raise ValueError(f"trace text must be a string, got {type(text).__name__}")
+        raise ValueError(f"trace text must be a string, got {type(text).__name__}")  # noqa: TRY004 (ValueError is this library's bad-input contract)
     answer = _span(text, "<answer>", "</answer>")
     positions = tuple(m.start() for m in _SEG_RE.finditer(text))
     return Trace(

@@ -66,8 +66,8 @@ def add_rsa2va_tokens(tokenizer) -> None:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
 
 
-def build_qwen_tokenizer(n_ranks: int):
-    """A Qwen2Tokenizer with Qwen's first `n_ranks` BPE ranks + Qwen3-VL and R-Sa2VA tokens."""
+def build_qwen_tokenizer(n_ranks: int, rsa2va_tokens: bool = True):
+    """A Qwen2Tokenizer with Qwen's first `n_ranks` BPE ranks + Qwen3-VL (and R-Sa2VA) tokens."""
     from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
@@ -77,5 +77,6 @@ def build_qwen_tokenizer(n_ranks: int):
     tokenizer = Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges), eos_token=IM_END, pad_token="<|endoftext|>")
     tokenizer.add_tokens([AddedToken(t, special=True) for t in QWEN_SPECIAL_TOKENS])
     tokenizer.add_tokens([AddedToken(t, special=False) for t in QWEN_PLAIN_ADDED_TOKENS])
-    add_rsa2va_tokens(tokenizer)
+    if rsa2va_tokens:
+        add_rsa2va_tokens(tokenizer)
     return tokenizer

@@ -124,7 +124,11 @@ def apply_policy(preset: ModelPreset, vlm, sam, projection: torch.nn.Module) -> 
     sam.vision_encoder.requires_grad_(not policy.freeze_sam_encoder)
     sam.no_memory_embedding.requires_grad_(not policy.freeze_sam_encoder)
     sam.mask_decoder.requires_grad_(policy.train_mask_decoder)
-    sam.prompt_encoder.requires_grad_(policy.train_mask_decoder)
+    sam.prompt_encoder.no_mask_embed.requires_grad_(policy.train_mask_decoder)  # the only prompt part used
+    # heads whose outputs never reach a loss: the IoU / object-score heads and the multimask outputs
+    decoder = sam.mask_decoder
+    for unused in (decoder.iou_prediction_head, decoder.pred_obj_score_head, *decoder.output_hypernetworks_mlps[1:]):
+        unused.requires_grad_(False)
     projection.requires_grad_(policy.train_projection)
     for name, param in vlm.named_parameters():
         if "lora_" in name:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,11 @@ class DataSettings:
     def __post_init__(self) -> None:
         if self.n_train < 1 or self.n_bench < 1:
             raise UserError(f"data.n_train and data.n_bench must be >= 1, got {self.n_train}, {self.n_bench}")
-        if not self.generated and self.revision in ("", "synthetic"):
-            raise UserError("data.revision must pin a dataset commit sha when data.generated is false")
+        if not self.generated and not re.fullmatch(r"[0-9a-f]{40}", self.revision):
+            raise UserError(
+                f"data.revision {self.revision!r} is not a commit sha: pin the dataset revision with "
+                "--param data.revision=<40-hex sha> (see the dataset's commit history on the hub)"
+            )
 
 
 @dataclass(frozen=True)

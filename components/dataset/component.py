@@ -19,7 +19,9 @@ def synth_data(out_uri: str, n_train: int, n_bench: int, seed: int, image_size: 
 
 
 @dsl.component(base_image=BASE_IMAGE)
-def prepare_dataset(source: str, from_uri: str, out_uri: str, revision: str, dataset: dsl.Output[dsl.Dataset]):
+def prepare_dataset(
+    source: str, from_uri: str, out_uri: str, revision: str, dataset: dsl.Output[dsl.Dataset]
+):
     """Convert `source` from `from_uri` into canonical shards at `out_uri`; `dataset` points at them."""
     from components.dataset.step import prepare_pointer
 

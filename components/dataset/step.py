@@ -26,7 +26,9 @@ def synth_raw(out_uri: str, n_train: int, n_bench: int, seed: int, image_size: i
     return out_uri
 
 
-def prepare_pointer(source: str, from_uri: str, out_uri: str, revision: str, pointer_path: str) -> dict[str, Any]:
+def prepare_pointer(
+    source: str, from_uri: str, out_uri: str, revision: str, pointer_path: str
+) -> dict[str, Any]:
     """Prepare `source` into `out_uri`, write the pointer JSON to `pointer_path`, and return it."""
     manifest = prepare(PrepareConfig(source=source, from_uri=from_uri, out_uri=out_uri, revision=revision))
     pointer = {

@@ -11,15 +11,13 @@ The default host is loopback (127.0.0.1); the InferenceService passes `--host 0.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from kserve import ModelServer
 
 from components.deploy.payload import Limits
 from components.deploy.predictor import GenerationConfig, VrtPredictor
-
-LOG = logging.getLogger("vrt.serve")
+from vrt.console import console
 
 
 class HostModelServer(ModelServer):
@@ -53,8 +51,8 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 8080, name: str =
     """Load the model (ready only after load), then serve until SIGINT/SIGTERM."""
     predictor = VrtPredictor(name, model_uri, limits=limits, generation=generation, cache_dir=cache_dir)
     predictor.load()
-    LOG.info("serving %s (version %s) at http://%s:%d/v1/models/%s:predict", model_uri, predictor.version or "-",
-             host, port, name)
+    console.print(f"serving {model_uri}{f' (version {predictor.version})' if predictor.version else ''} at "
+                  f"http://{host}:{port}/v1/models/{name}:predict and /v2/models/{name}/infer")
     _bad_request_handler()
     HostModelServer(host, port).start([predictor])
 

@@ -22,14 +22,20 @@ SOURCE_OF = {"vrt-bench": "vrt-bench", "reasonseg": "reasonseg"}
 
 def _rle(row: dict, obj_id: str, pool: dict[str, dict]) -> dict:
     if obj_id not in pool:
-        raise UserError(f"sample {row['id']}: object {obj_id} is referenced but not in its object pool: prepare the dataset again")
+        raise UserError(
+            f"sample {row['id']}: object {obj_id} is referenced but not in its object pool: prepare the dataset again"
+        )
     counts = pool[obj_id]["rle"]
     if counts is None:
-        raise UserError(f"sample {row['id']}: object {obj_id} has no mask (box only): a mask benchmark needs masks")
+        raise UserError(
+            f"sample {row['id']}: object {obj_id} has no mask (box only): a mask benchmark needs masks"
+        )
     try:
         return masks.check({"size": [row["height"], row["width"]], "counts": counts})
     except ValueError as e:
-        raise UserError(f"sample {row['id']}: object {obj_id} has a corrupt mask ({e}): prepare the dataset again") from None
+        raise UserError(
+            f"sample {row['id']}: object {obj_id} has a corrupt mask ({e}): prepare the dataset again"
+        ) from None
 
 
 def vrt_ground_truth(row: dict) -> VRTGroundTruth:
@@ -52,7 +58,9 @@ def reasonseg_ground_truth(row: dict) -> ReasonSegGroundTruth:
     pool = {o["id"]: o for o in row["objects"]}
     size = (row["height"], row["width"])
     target = masks.union([_rle(row, i, pool) for i in row["answer_ids"]], size)
-    has_ignore = IGNORE_ID in pool and IGNORE_ID not in row["answer_ids"] and pool[IGNORE_ID]["rle"] is not None
+    has_ignore = (
+        IGNORE_ID in pool and IGNORE_ID not in row["answer_ids"] and pool[IGNORE_ID]["rle"] is not None
+    )
     return ReasonSegGroundTruth(
         id=row["id"],
         height=row["height"],

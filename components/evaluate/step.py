@@ -23,7 +23,9 @@ def dataset_uri(pointer_path: str) -> str:
         pointer = json.loads(Path(pointer_path).read_text())
         uri = pointer["uri"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"dataset artifact {pointer_path} is not a JSON pointer with a 'uri' ({e}): wire the dataset step's output") from None
+        raise UserError(
+            f"dataset artifact {pointer_path} is not a JSON pointer with a 'uri' ({e}): wire the dataset step's output"
+        ) from None
     if not isinstance(uri, str) or not uri:
         raise UserError(f"dataset artifact {pointer_path}: 'uri' must be a non-empty string")
     return uri
@@ -60,6 +62,10 @@ def evaluate_step(
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(out.html, encoding="utf-8")
     flat = flat_metrics(out.metrics_json)
-    params = {"bench": bench, "dataset": uri, **{f"reasonseg_{k}": v for k, v in out.metrics_json["options"].items()}}
+    params = {
+        "bench": bench,
+        "dataset": uri,
+        **{f"reasonseg_{k}": v for k, v in out.metrics_json["options"].items()},
+    }
     log_to_mlflow(params, flat, out.metrics_json, out.html)
     return flat

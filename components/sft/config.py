@@ -127,6 +127,23 @@ class TrainConfig:
         return flat
 
 
+def _coerce(key: str, type_name: str, value: Any) -> Any:
+    """YAML reads 3e-4 as a string and lists as lists: convert to the field's declared type."""
+    try:
+        if type_name == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if type_name == "int" and isinstance(value, str):
+            return int(value)
+    except ValueError as e:
+        raise UserError(f"{key}={value!r} is not a {type_name}: set a number") from e
+    if type_name.startswith("tuple") and isinstance(value, list):
+        return tuple(value)
+    if type_name in ("float", "int", "bool", "str") and not isinstance(value, {"float": (int, float), "int": int,
+                                                                           "bool": bool, "str": str}[type_name]):
+        raise UserError(f"{key}={value!r} must be a {type_name}")
+    return value
+
+
 def build_section(cls: type, values: Any, section: str) -> Any:
     """`cls(**values)` where an unknown key is a UserError naming its close matches."""
     if values is None:
@@ -139,7 +156,8 @@ def build_section(cls: type, values: Any, section: str) -> Any:
             close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(f'{section}.{c}' for c in close)}?" if close else f"valid: {', '.join(names)}"
             raise UserError(f"unknown config key {section}.{key} ({hint})")
-    fixed = {k: tuple(v) if isinstance(v, list) and k in ("adam_betas", "k8s_secrets") else v for k, v in values.items()}
+    types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    fixed = {k: _coerce(f"{section}.{k}", types[k], v) for k, v in values.items()}
     try:
         return cls(**fixed)
     except TypeError as e:
@@ -213,6 +231,7 @@ def check_model_policy(model: str, sft: SFTConfig) -> None:
         policy.train_mask_decoder,
         policy.train_projection,
         policy.lora is not None,
+        policy.train_embeddings,
     ]
     if not any(trains):
         raise UserError(

@@ -60,7 +60,7 @@ class MlflowSink:
         if system_metrics:
             from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-            self.monitor = SystemMetricsMonitor(run_id, sampling_interval=5, samples_before_logging=1)
+            self.monitor = SystemMetricsMonitor(run_id, sampling_interval=1, samples_before_logging=1)
             self.monitor.start()
 
     def log(self, values: dict[str, float], step: int, prefix: str = "") -> None:

@@ -115,7 +115,7 @@ class SFTRecipe:
         self.finish()
 
     def _train_step(self, batches) -> dict[str, float]:
-        acc, start, grad_norm = StepMetrics(), time.perf_counter(), 0.0
+        acc, start, grad_norm, lr = StepMetrics(), time.perf_counter(), 0.0, self.engine.lr()
         for _ in range(self.sft.grad_accum):
             batch, n_real = next(batches)
             batch = to_device(batch, self.device)
@@ -125,7 +125,7 @@ class SFTRecipe:
             grad_norm = norm if stepped else grad_norm
             acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
         values = acc.reduce(time.perf_counter() - start)
-        return values | {"grad_norm": grad_norm, "lr": self.engine.lr(), "epoch": self.step / self.plan.steps_per_epoch}
+        return values | {"grad_norm": grad_norm, "lr": lr, "epoch": self.step / self.plan.steps_per_epoch}
 
     def _log(self, values: dict[str, float], step: int, prefix: str = "") -> None:
         if self.sink is not None:
@@ -184,6 +184,8 @@ class SFTRecipe:
         self._log(after, self.step, "eval_")
         with self.engine.full_state_context():
             if self.rank == 0:
+                for tensor in [*self.engine.module.parameters(), *self.engine.module.buffers()]:
+                    tensor.data = tensor.data.clone()  # out of the engine's flat buffers: safetensors saves views badly
                 lineage = {"dataset": self.sft.dataset, "dataset_sha256": self.expect["dataset_sha256"],
                            "config": self.cfg.source, "mlflow_run_id": self.job["run_id"],
                            "resumed_from": self.job["resume"], "base": f"preset:{self.cfg.model}"}

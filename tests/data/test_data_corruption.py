@@ -20,7 +20,7 @@ SIZE = 64
 
 
 def _bench_records() -> list[bytes]:
-    (_, scene, qa, _), = list(items(3, "vrt-bench", 1, SIZE))
+    ((_, scene, qa, _),) = list(items(3, "vrt-bench", 1, SIZE))
     good = _pool_features("good", scene, qa)
 
     def variant(key: str, **changes) -> bytes:
@@ -57,8 +57,14 @@ def test_vrt_bench_corruptions(tmp_path):
     m = prepare(PrepareConfig("vrt-bench", str(raw), str(tmp_path / "out"), shard_size=4))
     assert m.counts == {"input": 10, "written": 2, "quarantined": 8}
     assert m.quarantine_reasons == {
-        "crc_mismatch": 1, "empty_question": 1, "invalid_rle": 1, "malformed_record": 1,
-        "mask_size_mismatch": 1, "missing_object": 1, "truncated_record": 1, "undecodable_image": 1,
+        "crc_mismatch": 1,
+        "empty_question": 1,
+        "invalid_rle": 1,
+        "malformed_record": 1,
+        "mask_size_mismatch": 1,
+        "missing_object": 1,
+        "truncated_record": 1,
+        "undecodable_image": 1,
     }
     q = {e["key"]: e["reason"] for e in _quarantine(tmp_path / "out")}
     assert q["bad-rle"] == "invalid_rle" and q["mask-size"] == "mask_size_mismatch"
@@ -73,7 +79,7 @@ def test_vrt_bench_corruptions(tmp_path):
 def test_vrt80k_corruptions(tmp_path):
     from vrt.data.example import decode_example
 
-    (i, scene, qa, rng), = list(items(4, "vrt-80k", 1, SIZE))
+    ((i, scene, qa, rng),) = list(items(4, "vrt-80k", 1, SIZE))
     features = decode_example(_authors_record(i, scene, qa, rng))
     doc = json.loads(features["json"][0])
 
@@ -88,11 +94,23 @@ def test_vrt80k_corruptions(tmp_path):
     records = [
         record("ok"),
         record("answer-missing", lambda d: cand(d).update(answer_objects=["<obj9>"])),
-        record("ref-missing", lambda d: cand(d).update(reasoning=cand(d)["reasoning"] + " and <ver><obj9></ver>")),
+        record(
+            "ref-missing", lambda d: cand(d).update(reasoning=cand(d)["reasoning"] + " and <ver><obj9></ver>")
+        ),
         record("cut-jpeg", image=features["image"][0][:200]),
-        record("rle-list-sizes", lambda d: anns(d).update({"<obj1>": {"segmentation": [
-            {"size": [SIZE, SIZE], "counts": rle.encode(np.zeros((SIZE, SIZE), bool))},
-            {"size": [8, 8], "counts": rle.encode(np.zeros((8, 8), bool))}]}})),
+        record(
+            "rle-list-sizes",
+            lambda d: anns(d).update(
+                {
+                    "<obj1>": {
+                        "segmentation": [
+                            {"size": [SIZE, SIZE], "counts": rle.encode(np.zeros((SIZE, SIZE), bool))},
+                            {"size": [8, 8], "counts": rle.encode(np.zeros((8, 8), bool))},
+                        ]
+                    }
+                }
+            ),
+        ),
         record("no-question", lambda d: cand(d).update(question="")),
         record("no-candidates", lambda d: d["generated_ver_data"].update(candidates=[])),
     ]
@@ -104,8 +122,12 @@ def test_vrt80k_corruptions(tmp_path):
     assert m.counts == {"input": 7, "written": 1, "quarantined": 6}
     q = {e["key"]: e["reason"] for e in _quarantine(tmp_path / "out")}
     assert q == {
-        "answer-missing": "missing_object", "ref-missing": "missing_object", "cut-jpeg": "undecodable_image",
-        "rle-list-sizes": "invalid_rle", "no-question": "empty_question", "no-candidates": "malformed_record",
+        "answer-missing": "missing_object",
+        "ref-missing": "missing_object",
+        "cut-jpeg": "undecodable_image",
+        "rle-list-sizes": "invalid_rle",
+        "no-question": "empty_question",
+        "no-candidates": "malformed_record",
     }
 
 
@@ -127,10 +149,14 @@ def test_vgr_box_cases(raw_dir, tmp_path):
     base = json.loads((raw_dir / "vgr/vgr_sft.json").read_text())[0]
 
     def rec(rid: str, boxes: str, image: str = base["image"], question: str = "Which one?") -> dict:
-        return {"id": rid, "image": image, "conversations": [
-            {"from": "human", "value": f"<image>\n{question}"},
-            {"from": "gpt", "value": f"Look at {boxes}. Final answer: red"},
-        ]}
+        return {
+            "id": rid,
+            "image": image,
+            "conversations": [
+                {"from": "human", "value": f"<image>\n{question}"},
+                {"from": "gpt", "value": f"Look at {boxes}. Final answer: red"},
+            ],
+        }
 
     records = [
         rec("normalised", "<sot>[0.1, 0.2, 0.5, 0.6]<eot>"),
@@ -148,7 +174,12 @@ def test_vgr_box_cases(raw_dir, tmp_path):
     (raw / "vgr.json").write_text(json.dumps(records))
     m = prepare(PrepareConfig("vgr", str(raw), str(tmp_path / "out")))
     assert m.counts == {"input": 8, "written": 2, "quarantined": 6}
-    assert m.quarantine_reasons == {"ambiguous_box_convention": 1, "bad_box": 3, "empty_question": 1, "missing_image": 1}
+    assert m.quarantine_reasons == {
+        "ambiguous_box_convention": 1,
+        "bad_box": 3,
+        "empty_question": 1,
+        "missing_image": 1,
+    }
     assert m.extra["tally"] == {"boxes_normalised": 1, "boxes_pixels": 1}
 
 

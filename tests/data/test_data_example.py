@@ -10,11 +10,17 @@ from vrt.data.example import decode_example, encode_example
 
 def _example_class(syntax: str):
     """tf.train.Example built from its .proto definition (proto3: packed numbers; proto2: unpacked)."""
-    f = descriptor_pb2.FileDescriptorProto(name=f"example_{syntax}.proto", package=f"t{syntax}", syntax=syntax)
+    f = descriptor_pb2.FileDescriptorProto(
+        name=f"example_{syntax}.proto", package=f"t{syntax}", syntax=syntax
+    )
     T = descriptor_pb2.FieldDescriptorProto
     rep = T.LABEL_REPEATED
     opt = T.LABEL_OPTIONAL
-    for name, ftype in (("BytesList", T.TYPE_BYTES), ("FloatList", T.TYPE_FLOAT), ("Int64List", T.TYPE_INT64)):
+    for name, ftype in (
+        ("BytesList", T.TYPE_BYTES),
+        ("FloatList", T.TYPE_FLOAT),
+        ("Int64List", T.TYPE_INT64),
+    ):
         f.message_type.add(name=name).field.add(name="value", number=1, label=rep, type=ftype)
     feature = f.message_type.add(name="Feature")
     feature.oneof_decl.add(name="kind")
@@ -22,23 +28,48 @@ def _example_class(syntax: str):
         [("bytes_list", "BytesList"), ("float_list", "FloatList"), ("int64_list", "Int64List")], start=1
     ):
         feature.field.add(
-            name=fname, number=number, label=opt, type=T.TYPE_MESSAGE, type_name=f".t{syntax}.{tname}", oneof_index=0
+            name=fname,
+            number=number,
+            label=opt,
+            type=T.TYPE_MESSAGE,
+            type_name=f".t{syntax}.{tname}",
+            oneof_index=0,
         )
     features = f.message_type.add(name="Features")
     entry = features.nested_type.add(name="FeatureEntry")
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, label=opt, type=T.TYPE_STRING)
     entry.field.add(name="value", number=2, label=opt, type=T.TYPE_MESSAGE, type_name=f".t{syntax}.Feature")
-    features.field.add(name="feature", number=1, label=rep, type=T.TYPE_MESSAGE, type_name=f".t{syntax}.Features.FeatureEntry")
+    features.field.add(
+        name="feature",
+        number=1,
+        label=rep,
+        type=T.TYPE_MESSAGE,
+        type_name=f".t{syntax}.Features.FeatureEntry",
+    )
     example = f.message_type.add(name="Example")
-    example.field.add(name="features", number=1, label=opt, type=T.TYPE_MESSAGE, type_name=f".t{syntax}.Features")
+    example.field.add(
+        name="features", number=1, label=opt, type=T.TYPE_MESSAGE, type_name=f".t{syntax}.Features"
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(f)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"t{syntax}.Example"))
 
 
-FEATURES = {"key": "k-1", "image": b"\x89PNG\x00\xff", "ids": [3, 0, -2, 2**40], "score": [0.5, -1.25], "empty": []}
-DECODED = {"key": [b"k-1"], "image": [b"\x89PNG\x00\xff"], "ids": [3, 0, -2, 2**40], "score": [0.5, -1.25], "empty": []}
+FEATURES = {
+    "key": "k-1",
+    "image": b"\x89PNG\x00\xff",
+    "ids": [3, 0, -2, 2**40],
+    "score": [0.5, -1.25],
+    "empty": [],
+}
+DECODED = {
+    "key": [b"k-1"],
+    "image": [b"\x89PNG\x00\xff"],
+    "ids": [3, 0, -2, 2**40],
+    "score": [0.5, -1.25],
+    "empty": [],
+}
 
 
 @pytest.mark.parametrize("packed", [True, False])

@@ -58,4 +58,12 @@ def test_truncated_body_and_header_end_the_file():
 def test_verify_false_passes_damaged_data_through():
     data = bytearray(tfrecord.frame(b"one"))
     data[12] ^= 0xFF
-    assert list(tfrecord.iter_records(io.BytesIO(bytes(data)), verify=False)) == [bytes([ord("o") ^ 0xFF]) + b"ne"]
+    assert list(tfrecord.iter_records(io.BytesIO(bytes(data)), verify=False)) == [
+        bytes([ord("o") ^ 0xFF]) + b"ne"
+    ]
+
+
+def test_count_records_reads_headers_only():
+    data = tfrecord.frame(b"a") + tfrecord.frame(b"") + tfrecord.frame(b"ccc" * 100)
+    assert tfrecord.count_records(io.BytesIO(data)) == 3
+    assert tfrecord.count_records(io.BytesIO(data + b"\x00" * 5)) == 3

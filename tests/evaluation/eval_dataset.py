@@ -33,8 +33,16 @@ def image_png(h: int = H, w: int = W) -> bytes:
     return buf.getvalue()
 
 
-def row(sample_id: str, source: str, pool: dict[str, dict], reasoning: list[str], answer: list[str],
-        classes: list[str] = (), h: int = H, w: int = W) -> dict:  # fmt: skip
+def row(
+    sample_id: str,
+    source: str,
+    pool: dict[str, dict],
+    reasoning: list[str],
+    answer: list[str],
+    classes: list[str] = (),
+    h: int = H,
+    w: int = W,
+) -> dict:
     return {
         "id": sample_id,
         "source": source,
@@ -42,7 +50,9 @@ def row(sample_id: str, source: str, pool: dict[str, dict], reasoning: list[str]
         "width": w,
         "height": h,
         "question": f"question of {sample_id}?",
-        "objects": [{"id": k, "caption": f"object {k}", "rle": v["counts"], "box": None} for k, v in pool.items()],
+        "objects": [
+            {"id": k, "caption": f"object {k}", "rle": v["counts"], "box": None} for k, v in pool.items()
+        ],
         "reasoning_ids": list(reasoning),
         "answer_ids": list(answer),
         "reasoning": None,

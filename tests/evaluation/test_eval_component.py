@@ -10,13 +10,22 @@ from components.evaluate.component import evaluate
 
 P = VRT_POOL
 PREDS = [
-    {"id": "v1", "text": "<think>[SEG] [SEG]</think><answer>[SEG]</answer>", "masks": [P["o1"], P["o2"], P["o2"]]},
+    {
+        "id": "v1",
+        "text": "<think>[SEG] [SEG]</think><answer>[SEG]</answer>",
+        "masks": [P["o1"], P["o2"], P["o2"]],
+    },
     {"id": "v3", "text": "<think>[SEG]</think><answer>[SEG]</answer>", "masks": [P["o1"], P["o1"]]},
 ]
 
 
 @dsl.component(base_image="python:3.11")
-def make_inputs(dataset_uri: str, predictions_jsonl: str, dataset: dsl.Output[dsl.Dataset], predictions: dsl.Output[dsl.Artifact]):
+def make_inputs(
+    dataset_uri: str,
+    predictions_jsonl: str,
+    dataset: dsl.Output[dsl.Dataset],
+    predictions: dsl.Output[dsl.Artifact],
+):
     import json
 
     with open(dataset.path, "w") as f:
@@ -48,7 +57,11 @@ def test_evaluate_component_kfp_local_and_mlflow(tmp_path, monkeypatch):
     expected = {"R-LQ": 0.5, "R-SQ": 1.0, "A-mIoU": 1 / 3, "A-LQ": 1 / 3, "A-SQ": 1.0}
     logged = task.output.metadata
     assert {k: logged[k] for k in expected} == pytest.approx(expected)
-    assert logged["R-LQ/comp"] == 0.0 and logged["A-mIoU/loc"] == 1.0 and logged["count/missing_predictions"] == 1.0
+    assert (
+        logged["R-LQ/comp"] == 0.0
+        and logged["A-mIoU/loc"] == 1.0
+        and logged["count/missing_predictions"] == 1.0
+    )
     [html_file] = [p for p in (tmp_path / "root").rglob("report") if p.is_file()]
     assert html_file.read_text().startswith("<!doctype html>")
     mlflow.set_tracking_uri(tracking)

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from eval_cases import A_SHIFT, EMPTY, G20, HALF_G20, A, B
 
 from evaluation import masks
-from eval_cases import A, A_SHIFT, B, EMPTY, G20, HALF_G20
 
 
 def test_encode_decode_round_trip_random_masks():

@@ -22,7 +22,10 @@ def test_parses_lines_and_skips_blanks():
         ('{"id": "", "text": "", "masks": []}', r"line 2: 'id' must be a non-empty string"),
         ('{"id": "a", "text": 3, "masks": []}', r"line 2 \(id a\): 'text' must be a string"),
         ('{"id": "a", "text": "t"}', r"line 2 \(id a\): 'masks' must be a list"),
-        ('{"id": "a", "text": "[SEG]", "masks": [{"size": [10, 10], "counts": "zz"}]}', r"line 2 \(id a\): mask 0"),
+        (
+            '{"id": "a", "text": "[SEG]", "masks": [{"size": [10, 10], "counts": "zz"}]}',
+            r"line 2 \(id a\): mask 0",
+        ),
         (json.dumps({"id": "a", "text": "[SEG] [SEG]", "masks": [A]}), r"1 masks for 2 \[SEG\] tokens"),
         (json.dumps({"id": "a", "text": "[SEG]", "boxes": [[0, 0, 2, 2]]}), "SAM 2 box prompting"),
         (line("z", "t", []), r"line 2: id z already appeared on line 1"),

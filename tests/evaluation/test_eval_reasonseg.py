@@ -1,7 +1,7 @@
 """ReasonSeg gIoU / cIoU with the empty and ignore rules under each option."""
 
 import pytest
-from eval_cases import A, A_SHIFT, B, EMPTY, H, W, box, line
+from eval_cases import A_SHIFT, EMPTY, A, B, H, W, box, line
 
 from evaluation import masks
 from evaluation.predictions import load_predictions
@@ -51,8 +51,20 @@ CASES = {
         0.8,
     ),
     "empty GT, non-empty prediction scores 0": ([gt("s1", EMPTY)], [line("s1", ANS1, [A])], {}, 0.0, 0.0),
-    "ignore region as foreground": ([gt("s1", A, IGNORE)], [line("s1", ANS1, [A])], {"ignore": "foreground"}, 25 / 35, 25 / 35),
-    "ignore region excluded": ([gt("s1", A, IGNORE)], [line("s1", ANS1, [A])], {"ignore": "exclude"}, 1.0, 1.0),
+    "ignore region as foreground": (
+        [gt("s1", A, IGNORE)],
+        [line("s1", ANS1, [A])],
+        {"ignore": "foreground"},
+        25 / 35,
+        25 / 35,
+    ),
+    "ignore region excluded": (
+        [gt("s1", A, IGNORE)],
+        [line("s1", ANS1, [A])],
+        {"ignore": "exclude"},
+        1.0,
+        1.0,
+    ),
     "prediction over the ignore region, excluded": (
         [gt("s1", A, IGNORE)],
         [line("s1", ANS1, [box(0, 5, 0, 7)])],
@@ -94,7 +106,9 @@ def test_all_dropped_is_undefined():
     assert result.metrics == {"gIoU": None, "cIoU": None}
 
 
-@pytest.mark.parametrize("options, message", [({"empty": "zero"}, "empty rule"), ({"ignore": "x"}, "ignore rule")])
+@pytest.mark.parametrize(
+    "options, message", [({"empty": "zero"}, "empty rule"), ({"ignore": "x"}, "ignore rule")]
+)
 def test_unknown_options(options, message):
     with pytest.raises(ValueError, match=message):
         ReasonSegOptions(**options)

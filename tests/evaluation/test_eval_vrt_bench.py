@@ -1,7 +1,7 @@
 """VRT-Bench metrics: case tables with hand-computed expected values."""
 
 import pytest
-from eval_cases import A, A_SHIFT, B, C, D, G20, H, HALF_G20, W, box, line
+from eval_cases import A_SHIFT, G20, HALF_G20, A, B, C, D, H, W, box, line
 
 from evaluation.predictions import load_predictions
 from evaluation.vrt_bench import VRTGroundTruth, score_vrt
@@ -51,7 +51,10 @@ def test_case_table(name):
 
 
 def test_pooled_average_differs_from_per_sample_average():
-    gts = [gt("s1", reasoning=(), answer=(A,)), gt("s2", reasoning=(), answer=(A, B, C), classes=("#visf", "#loc"))]
+    gts = [
+        gt("s1", reasoning=(), answer=(A,)),
+        gt("s2", reasoning=(), answer=(A, B, C), classes=("#visf", "#loc")),
+    ]
     lines = [
         line("s1", "<think>t</think><answer>[SEG]</answer>", [A_SHIFT]),
         line("s2", "<think>t</think><answer>[SEG]</answer>", [A]),
@@ -66,7 +69,12 @@ def test_pooled_average_differs_from_per_sample_average():
     assert result.by_class["#loc"]["A-mIoU"] == pytest.approx(1 / 3)
     assert result.by_class["#loc"]["A-LQ"] == pytest.approx(1 / 3)
     assert result.by_class["#comp"] == {
-        "R-LQ": None, "R-SQ": None, "A-mIoU": None, "A-LQ": None, "A-SQ": None, "samples": 0
+        "R-LQ": None,
+        "R-SQ": None,
+        "A-mIoU": None,
+        "A-LQ": None,
+        "A-SQ": None,
+        "samples": 0,
     }
 
 

@@ -36,7 +36,9 @@ def prepare(
     source: str = typer.Option(..., "--source", help="vrt-80k, vrt-bench, reasonseg or vgr."),
     from_uri: str = typer.Option(..., "--from", help="Local path, s3://BUCKET/PREFIX or hf://datasets/NAME."),
     out: str = typer.Option(..., "--out", help="Dataset folder or s3://BUCKET/PREFIX."),
-    revision: str = typer.Option("", "--revision", help="Pinned source revision (commit sha; required for hf://)."),
+    revision: str = typer.Option(
+        "", "--revision", help="Pinned source revision (commit sha; required for hf://)."
+    ),
     shard_size: int = typer.Option(1000, "--shard-size", help="Input records per Parquet shard."),
     cache: str = typer.Option("", "--cache", help="Raw-file cache (default: raw-cache beside --out)."),
 ) -> None:
@@ -65,7 +67,9 @@ def prepare(
 def inspect(
     uri: str = typer.Argument(..., help="Published dataset folder or s3:// prefix."),
     samples: int = typer.Option(3, "--samples", help="Rows to print."),
-    render: int = typer.Option(0, "--render", help="Write PNGs of the first N samples (masks, ids) to --out."),
+    render: int = typer.Option(
+        0, "--render", help="Write PNGs of the first N samples (masks, ids) to --out."
+    ),
     out: str = typer.Option("", "--out", help="Folder for the --render pictures."),
 ) -> None:
     """Print a dataset's manifest summary and sample rows; optionally render samples as pictures.

@@ -1,6 +1,6 @@
 """`vrt eval ...` commands: score a predictions JSONL against VRT-Bench or ReasonSeg.
 
-    vrt eval score --bench vrt-bench --data data/vrt-bench --predictions preds.jsonl --out out/eval
+vrt eval score --bench vrt-bench --data data/vrt-bench --predictions preds.jsonl --out out/eval
 """
 
 from __future__ import annotations
@@ -15,11 +15,23 @@ app = typer.Typer(help="Score model predictions on VRT-Bench and ReasonSeg.", no
 @app.command()
 def score(
     bench: str = typer.Option(..., "--bench", help="vrt-bench or reasonseg."),
-    data: str = typer.Option(..., "--data", help="Canonical dataset folder or s3://BUCKET/PREFIX (has manifest.json)."),
-    predictions: str = typer.Option(..., "--predictions", help="Predictions JSONL (local path or s3:// URI)."),
-    out: str = typer.Option(..., "--out", help="Output folder or s3:// prefix for metrics.json and report.html."),
-    empty: str = typer.Option("one", "--empty", help="ReasonSeg, GT and prediction both empty: one (LISA, IoU 1.0) or drop (Seg-Zero)."),
-    ignore: str = typer.Option("foreground", "--ignore", help="ReasonSeg ignore region: foreground (HF data) or exclude (LISA)."),
+    data: str = typer.Option(
+        ..., "--data", help="Canonical dataset folder or s3://BUCKET/PREFIX (has manifest.json)."
+    ),
+    predictions: str = typer.Option(
+        ..., "--predictions", help="Predictions JSONL (local path or s3:// URI)."
+    ),
+    out: str = typer.Option(
+        ..., "--out", help="Output folder or s3:// prefix for metrics.json and report.html."
+    ),
+    empty: str = typer.Option(
+        "one",
+        "--empty",
+        help="ReasonSeg, GT and prediction both empty: one (LISA, IoU 1.0) or drop (Seg-Zero).",
+    ),
+    ignore: str = typer.Option(
+        "foreground", "--ignore", help="ReasonSeg ignore region: foreground (HF data) or exclude (LISA)."
+    ),
     cards: int = typer.Option(5, "--cards", help="Worst and best sample cards in the report (each)."),
 ) -> None:
     """Score predictions (one JSONL line per sample: id, text, one RLE mask per [SEG]) and write

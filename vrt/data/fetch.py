@@ -3,12 +3,13 @@
 `--from` is a local path (used in place), an `s3://` prefix, or `hf://datasets/NAME` (downloaded
 with huggingface_hub at the pinned `--revision`). Remote files are kept in the cache as
 
-    CACHE/blobs/<sha256>               the file's bytes, stored once whatever its name
-    CACHE/refs/<sha256 of the ref>.json {"from", "revision", "files": {relative path: sha256}}
+    CACHE/blobs/<sha256>                the file's bytes, stored once whatever its name
+    CACHE/refs/<sha256 of the ref>.json  a snapshot {"from", "revision", "files": {path: sha256}}
+                                         or one s3 object {"from", "sha256"}
 
 The ref of an hf:// source, or of an s3:// source given a `--revision`, is (URI, revision):
-once cached, the source is not read again. An s3:// source without a revision is keyed by
-its listing (names, ETags, sizes): listing is cheap, only changed files are fetched again.
+once cached, the source is not read again. Each s3:// object is also keyed by (URI, ETag,
+size): the source is listed (cheap) and only new or changed objects are fetched again.
 """
 
 from __future__ import annotations
@@ -81,45 +82,71 @@ def _from_cache(cache: str, ref: str, dest: Path) -> Path | None:
     return dest
 
 
-def _to_cache(cache: str, ref: str, from_uri: str, revision: str, root: Path) -> None:
-    files = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        files[rel] = file_sha256(path)
-        blob = storage.join(cache, "blobs", files[rel])
-        if not storage.exists(blob):
-            _put(path, blob)
-    doc = {"from": from_uri, "revision": revision, "files": files}
+def _store_blob(cache: str, path: Path) -> str:
+    """Put a file's bytes in the cache under its sha256 (once); returns the hash."""
+    digest = file_sha256(path)
+    blob = storage.join(cache, "blobs", digest)
+    if not storage.exists(blob):
+        _put(path, blob)
+    return digest
+
+
+def _write_ref(cache: str, ref: str, doc: dict) -> None:
     storage.write_bytes(_ref_uri(cache, ref), json.dumps(doc, indent=1, sort_keys=True).encode())
 
 
-def _s3_listing_ref(from_uri: str) -> tuple[str, list[str]]:
+def _to_cache(cache: str, ref: str, from_uri: str, revision: str, root: Path) -> None:
+    files = {
+        p.relative_to(root).as_posix(): _store_blob(cache, p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+    _write_ref(cache, ref, {"from": from_uri, "revision": revision, "files": files})
+
+
+def _s3_listing(from_uri: str) -> list[tuple[str, str, int]]:
+    """(name relative to the prefix, ETag, size) of every object under an s3:// prefix."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = storage.split_s3(from_uri)
     prefix = key.rstrip("/") + "/" if key else ""
     entries = []
     try:
-        for page in storage.s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in (
+            storage.s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        ):
             entries += [(o["Key"][len(prefix) :], o["ETag"], o["Size"]) for o in page.get("Contents", [])]
     except (ClientError, BotoCoreError) as e:
         raise storage._s3_error(e, from_uri) from e
     if not entries:
         raise UserError(f"nothing under {from_uri}: check the URI (list it with `aws s3 ls {from_uri}/`)")
-    return f"{from_uri}#" + json.dumps(sorted(entries)), [e[0] for e in entries]
+    return sorted(entries)
+
+
+def _fetch_object(cache: str, uri: str, etag: str, size: int, dest: Path) -> str:
+    """One s3 object into `dest`, from the cache when this (URI, ETag, size) was fetched before."""
+    ref = f"{uri}#{etag}#{size}"
+    ref_uri = _ref_uri(cache, ref)
+    if storage.exists(ref_uri):
+        digest = json.loads(storage.read_bytes(ref_uri))["sha256"]
+        blob = storage.join(cache, "blobs", digest)
+        if storage.exists(blob):
+            _get(blob, dest)
+            return digest
+    _get(uri, dest)
+    digest = _store_blob(cache, dest)
+    _write_ref(cache, ref, {"from": uri, "sha256": digest})
+    return digest
 
 
 def _from_s3(from_uri: str, revision: str, cache: str, dest: Path) -> Path:
-    if revision and (hit := _from_cache(cache, f"{from_uri}@{revision}", dest)):
+    ref = f"{from_uri}@{revision}"
+    if revision and (hit := _from_cache(cache, ref, dest)):
         return hit
-    listing_ref, names = _s3_listing_ref(from_uri)
-    if hit := _from_cache(cache, listing_ref, dest):
-        return hit
-    for name in names:
-        _get(storage.join(from_uri, name), dest / name)
-    _to_cache(cache, listing_ref, from_uri, revision, dest)
+    files = {
+        name: _fetch_object(cache, storage.join(from_uri, name), etag, size, dest / name)
+        for name, etag, size in _s3_listing(from_uri)
+    }
     if revision:
-        _to_cache(cache, f"{from_uri}@{revision}", from_uri, revision, dest)
+        _write_ref(cache, ref, {"from": from_uri, "revision": revision, "files": files})
     return dest
 
 
@@ -138,7 +165,9 @@ def _from_hf(from_uri: str, revision: str, cache: str, dest: Path) -> Path:
     try:
         snapshot_download(repo_id=name, repo_type="dataset", revision=revision, local_dir=dest)
     except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError, OSError) as e:
-        raise UserError(f"cannot download {from_uri} at {revision} ({e}): check the name, revision and HF_TOKEN") from e
+        raise UserError(
+            f"cannot download {from_uri} at {revision} ({e}): check the name, revision and HF_TOKEN"
+        ) from e
     shutil.rmtree(dest / ".cache", ignore_errors=True)
     _to_cache(cache, ref, from_uri, revision, dest)
     return dest
@@ -152,5 +181,7 @@ def fetch(from_uri: str, revision: str, cache: str, workdir: Path) -> Path:
         return _from_s3(from_uri, revision, cache, workdir / "raw")
     root = Path(from_uri)
     if not root.exists():
-        raise UserError(f"--from {from_uri} does not exist: give a local folder, s3://BUCKET/PREFIX or hf://datasets/NAME")
+        raise UserError(
+            f"--from {from_uri} does not exist: give a local folder, s3://BUCKET/PREFIX or hf://datasets/NAME"
+        )
     return root

@@ -1,7 +1,7 @@
 """`vrt data inspect`: summarise a published dataset and render samples with their masks.
 
-    summary = describe("data/vrt-bench")          # manifest + first rows, as printable text
-    paths = render_samples("data/vrt-bench", 4, "out/pictures")
+summary = describe("data/vrt-bench")          # manifest + first rows, as printable text
+paths = render_samples("data/vrt-bench", 4, "out/pictures")
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from vrt.data.manifest import Manifest
 from vrt.data.reader import iter_samples, read_manifest
 
 MIN_SIDE = 384  # small images are enlarged (nearest neighbour) so labels stay readable
-PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+]
 
 
 def manifest_lines(uri: str, m: Manifest) -> list[str]:
@@ -85,7 +93,11 @@ def render(row: dict) -> Image.Image:
         if box:
             draw.rectangle([v * scale for v in box], outline=PALETTE[k % len(PALETTE)], width=2)
         draw.text(
-            (x * scale, y * scale), oid, fill=(0, 0, 0), stroke_width=2, stroke_fill=(255, 255, 255),
+            (x * scale, y * scale),
+            oid,
+            fill=(0, 0, 0),
+            stroke_width=2,
+            stroke_fill=(255, 255, 255),
             anchor=None if box else "mm",
         )
     return out

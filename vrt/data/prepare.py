@@ -17,7 +17,7 @@ import itertools
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
@@ -89,9 +89,12 @@ def _write_shard(out: str, index: int, rows: list[dict]) -> Shard:
     return Shard(path=path, rows=len(rows), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
-def _convert_chunk(conv: ModuleType, out: str, index: int, chunk: list[RawRecord]) -> dict:
+def _convert_chunk(
+    conv: ModuleType, out: str, index: int, chunk: list[RawRecord], advance: Callable[[], None]
+) -> dict:
     rows, quarantine, tally = [], [], Counter()
     for raw in chunk:
+        advance()
         try:
             row = conv.convert(raw)
         except BadRecord as e:
@@ -100,7 +103,13 @@ def _convert_chunk(conv: ModuleType, out: str, index: int, chunk: list[RawRecord
         rows.append(row)
         tally.update(conv.tally(row))
     shard = asdict(_write_shard(out, index, rows)) if rows else None
-    return {"index": index, "input": len(chunk), "shard": shard, "quarantine": quarantine, "tally": dict(tally)}
+    return {
+        "index": index,
+        "input": len(chunk),
+        "shard": shard,
+        "quarantine": quarantine,
+        "tally": dict(tally),
+    }
 
 
 def _chunks(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]]:
@@ -112,23 +121,24 @@ def _run_chunks(cfg: PrepareConfig, conv: ModuleType, paths: list[Path], base: P
     done_names = set(storage.list_names(storage.join(cfg.out_uri, WORK)))
     results = []
     with progress() as bar:
-        task = bar.add_task(f"prepare {cfg.source}", total=None)
+        task = bar.add_task(f"prepare {cfg.source}", total=conv.count(paths))
         for index, chunk in enumerate(_chunks(conv.iter_raw(paths, base), cfg.shard_size)):
             marker = f"chunk-{index:05d}.json"
-            if marker in done_names:
-                result = json.loads(storage.read_bytes(storage.join(cfg.out_uri, WORK, marker)))
-            else:
-                result = _convert_chunk(conv, cfg.out_uri, index, chunk)
+            if marker not in done_names:
+                result = _convert_chunk(conv, cfg.out_uri, index, chunk, lambda: bar.advance(task))
                 storage.write_bytes(storage.join(cfg.out_uri, WORK, marker), json.dumps(result).encode())
+            else:
+                result = json.loads(storage.read_bytes(storage.join(cfg.out_uri, WORK, marker)))
+                bar.advance(task, len(chunk))
             results.append(result)
-            bar.advance(task, len(chunk))
     return results
 
 
 def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manifest:
     quarantine = [q for r in results for q in r["quarantine"]]
     storage.write_bytes(
-        storage.join(cfg.out_uri, QUARANTINE), "".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine).encode()
+        storage.join(cfg.out_uri, QUARANTINE),
+        "".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine).encode(),
     )
     tally = Counter()
     for r in results:
@@ -141,7 +151,12 @@ def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manif
         counts={"input": n_in, "written": sum(s.rows for s in shards), "quarantined": len(quarantine)},
         quarantine_reasons=dict(sorted(Counter(q["reason"] for q in quarantine).items())),
         shards=shards,
-        extra={"from": cfg.from_uri, "fingerprint": fingerprint, "shard_size": cfg.shard_size, "tally": dict(sorted(tally.items()))},
+        extra={
+            "from": cfg.from_uri,
+            "fingerprint": fingerprint,
+            "shard_size": cfg.shard_size,
+            "tally": dict(sorted(tally.items())),
+        },
     )
     write_manifest(cfg.out_uri, manifest)
     return manifest

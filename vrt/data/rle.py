@@ -28,28 +28,29 @@ def decode(counts: str, size: tuple[int, int]) -> np.ndarray:
 
 
 def parse_counts(counts: str) -> list[int]:
-    """Run lengths of a compressed counts string (COCO's LEB128-like encoding); ValueError if malformed."""
-    runs: list[int] = []
-    pos = 0
-    while pos < len(counts):
-        x = k = 0
-        more = True
-        while more:
-            if pos >= len(counts):
-                raise ValueError("counts string ends inside a number")
-            c = ord(counts[pos]) - 48
-            if not 0 <= c < 64:
-                raise ValueError(f"invalid character {counts[pos]!r} in counts string")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            pos += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        runs.append(x)
-    return runs
+    """Run lengths of a compressed counts string (COCO's LEB128-like encoding); ValueError if malformed.
+
+    Each number is 5-bit groups (low first, bit 0x20 = more follows, bit 0x10 of the last group =
+    negative); from the 4th number on, each is a delta to the number two places before it."""
+    if not counts:
+        return []
+    b = np.frombuffer(counts.encode("latin-1"), np.uint8).astype(np.int64) - 48
+    bad = np.flatnonzero((b < 0) | (b >= 64))
+    if bad.size:
+        raise ValueError(f"invalid character {counts[bad[0]]!r} in counts string")
+    more = (b & 0x20) != 0
+    if more[-1]:
+        raise ValueError("counts string ends inside a number")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    k = np.arange(b.size) - np.repeat(starts, ends - starts + 1)
+    x = np.add.reduceat((b & 0x1F) << (5 * k), starts)
+    negative = (b[ends] & 0x10) != 0
+    x[negative] |= np.left_shift(-1, 5 * (k[ends][negative] + 1))
+    runs = x.copy()
+    runs[1::2] = np.cumsum(x[1::2])
+    runs[2::2] = np.cumsum(x[2::2])
+    return runs.tolist()
 
 
 def _check_runs(runs: list[int], size: tuple[int, int]) -> None:
@@ -70,7 +71,11 @@ def normalize(rle: dict | list) -> tuple[str, tuple[int, int]]:
         if not isinstance(part, dict) or "size" not in part or "counts" not in part:
             raise ValueError("RLE must be a dict with 'size' and 'counts'")
         size = part["size"]
-        if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
+        if not (
+            isinstance(size, list | tuple)
+            and len(size) == 2
+            and all(isinstance(s, int) and s > 0 for s in size)
+        ):
             raise ValueError(f"RLE size must be [height, width] of positive ints, got {size!r}")
         size = (size[0], size[1])
         counts = part["counts"]

@@ -65,6 +65,18 @@ def format_index(index: list[tuple[int, int]]) -> bytes:
     return "".join(f"{o} {n}\n" for o, n in index).encode()
 
 
+def count_records(stream: BinaryIO) -> int:
+    """Number of records, reading only the headers (seeking over the data); no CRC checks."""
+    n = 0
+    end = stream.seek(0, 2)
+    pos = stream.seek(0)
+    while pos + 12 <= end:
+        (length,) = _U64.unpack(stream.read(8))
+        pos = stream.seek(pos + 12 + length + 4)
+        n += 1
+    return n
+
+
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
     buf = stream.read(n)
     if len(buf) == n or not buf:
@@ -92,12 +104,16 @@ def iter_records(stream: BinaryIO, verify: bool = True) -> Iterator[bytes | Reco
             return
         length_bytes, (length_crc,) = header[:8], _U32.unpack_from(header, 8)
         if verify and masked_crc(length_bytes) != length_crc:
-            yield RecordError("crc_mismatch", offset, "length CRC mismatch: the rest of the file cannot be framed")
+            yield RecordError(
+                "crc_mismatch", offset, "length CRC mismatch: the rest of the file cannot be framed"
+            )
             return
         (length,) = _U64.unpack(length_bytes)
         body = _read_exact(stream, length + 4)
         if len(body) < length + 4:
-            yield RecordError("truncated", offset, f"record body cut off after {len(body)} of {length + 4} bytes")
+            yield RecordError(
+                "truncated", offset, f"record body cut off after {len(body)} of {length + 4} bytes"
+            )
             return
         data = body[:length]
         if verify and masked_crc(data) != _U32.unpack_from(body, length)[0]:

@@ -1,7 +1,8 @@
 """Source converters: one module per raw layout, each turning raw records into canonical samples.
 
 Every module exposes `find_inputs(root) -> list[Path]` (raises UserError when the layout is
-not there), `iter_raw(paths, root) -> Iterator[RawRecord]` and `convert(raw) -> dict` (a
+not there), `count(paths) -> int | None` (for the progress bar), `iter_raw(paths, root) ->
+Iterator[RawRecord]`, `tally(row) -> list[str]` (manifest counters) and `convert(raw) -> dict` (a
 canonical sample, or `BadRecord` with a quarantine reason).
 """
 

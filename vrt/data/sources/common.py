@@ -77,6 +77,15 @@ def check_tfrecords(paths: list[Path]) -> list[Path]:
     return paths
 
 
+def count_tfrecords(paths: list[Path]) -> int:
+    """Records in TFRecord files, from their headers (for the progress bar)."""
+    total = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            total += tfrecord.count_records(f)
+    return total
+
+
 def iter_tfrecords(paths: list[Path], root: Path) -> Iterator[RawRecord]:
     """Raw records of TFRecord files: payload = serialized Example bytes."""
     for path in paths:
@@ -135,7 +144,13 @@ def image_size(data: bytes) -> tuple[int, int]:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 return im.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as e:
         raise BadRecord(UNDECODABLE_IMAGE, f"image does not decode ({e})") from e
 
 

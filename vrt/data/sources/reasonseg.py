@@ -49,6 +49,10 @@ def find_inputs(root: Path) -> list[Path]:
     return paths
 
 
+def count(paths: list[Path]) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
 def iter_raw(paths: list[Path], root: Path) -> Iterator[RawRecord]:
     for path in paths:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=64, columns=list(COLUMNS)):
@@ -77,13 +81,22 @@ def convert(raw: RawRecord) -> dict:
             raise BadRecord(MASK_SIZE, f"mask is {mask.shape[1]}x{mask.shape[0]}, image is {width}x{height}")
         if (row.get("img_height"), row.get("img_width")) != (height, width):
             raise BadRecord(
-                MASK_SIZE, f"img_width x img_height {row.get('img_width')}x{row.get('img_height')} != image {width}x{height}"
+                MASK_SIZE,
+                f"img_width x img_height {row.get('img_width')}x{row.get('img_height')} != image {width}x{height}",
             )
         obj = {"id": TARGET, "caption": None, "rle": rle_utils.encode(mask), "box": None}
         extra = {"image_path": (row.get("image") or {}).get("path"), "empty_mask": not mask.any()}
         return sample(
-            id=raw.key, source=SOURCE, image=image, width=width, height=height, question=question,
-            objects=[obj], reasoning_ids=[], answer_ids=[TARGET], extra=extra,
+            id=raw.key,
+            source=SOURCE,
+            image=image,
+            width=width,
+            height=height,
+            question=question,
+            objects=[obj],
+            reasoning_ids=[],
+            answer_ids=[TARGET],
+            extra=extra,
         )
 
 

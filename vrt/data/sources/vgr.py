@@ -54,12 +54,18 @@ def _load(path: Path) -> list:
     return records
 
 
+def count(paths: list[Path]) -> None:
+    """Unknown until the JSON is parsed (the progress bar shows records done only)."""
+
+
 def iter_raw(paths: list[Path], root: Path) -> Iterator[RawRecord]:
     for path in paths:
         name = path.relative_to(root).as_posix()
         for i, rec in enumerate(_load(path)):
             rid = rec.get("id") if isinstance(rec, dict) else None
-            yield RawRecord(str(rid) if rid is not None else f"{name}#{i}", {"record": rec, "root": str(path.parent)})
+            yield RawRecord(
+                str(rid) if rid is not None else f"{name}#{i}", {"record": rec, "root": str(path.parent)}
+            )
 
 
 def _coords(text: str) -> list[float]:
@@ -79,7 +85,9 @@ def box_convention(boxes: list[list[float]]) -> str:
         return "pixels"
     if any(v != int(v) for v in values):
         return "normalised"
-    raise BadRecord(AMBIGUOUS_BOX, f"all box coordinates are 0 or 1 ({boxes[:2]}): normalised or pixels cannot be told")
+    raise BadRecord(
+        AMBIGUOUS_BOX, f"all box coordinates are 0 or 1 ({boxes[:2]}): normalised or pixels cannot be told"
+    )
 
 
 def _pixel_box(box: list[float], convention: str, width: int, height: int) -> list[float]:
@@ -110,7 +118,9 @@ def _image(rec: dict, root: str) -> tuple[bytes, str]:
         raise BadRecord(MALFORMED, "record names no image")
     path = Path(root, rel)
     if not path.is_file():
-        raise BadRecord(MISSING_IMAGE, f"image {rel} not found under {root}: place the LLaVA image folders there")
+        raise BadRecord(
+            MISSING_IMAGE, f"image {rel} not found under {root}: place the LLaVA image folders there"
+        )
     return path.read_bytes(), rel
 
 
@@ -135,9 +145,17 @@ def convert(raw: RawRecord) -> dict:
         reasoning = BOX.sub(lambda m: ref(ids[tuple(_coords(m.group(1)))]), gpt)
         final = FINAL.search(reasoning)
         return sample(
-            id=raw.key, source=SOURCE, image=image, width=width, height=height, question=question,
-            objects=objects, reasoning_ids=list(ids.values()), answer_ids=[],
-            reasoning=reasoning.strip(), answer=final.group(1) if final else None,
+            id=raw.key,
+            source=SOURCE,
+            image=image,
+            width=width,
+            height=height,
+            question=question,
+            objects=objects,
+            reasoning_ids=list(ids.values()),
+            answer_ids=[],
+            reasoning=reasoning.strip(),
+            answer=final.group(1) if final else None,
             extra={"image": rel, "box_convention": convention},
         )
 

@@ -22,6 +22,7 @@ from vrt.data.sources.common import (
     RawRecord,
     check_question,
     check_tfrecords,
+    count_tfrecords,
     decode_features,
     feature_json,
     feature_text,
@@ -46,6 +47,10 @@ def find_inputs(root: Path) -> list[Path]:
     return check_tfrecords(paths)
 
 
+def count(paths: list[Path]) -> int:
+    return count_tfrecords(paths)
+
+
 def iter_raw(paths: list[Path], root: Path) -> Iterator[RawRecord]:
     return iter_tfrecords(paths, root)
 
@@ -59,7 +64,9 @@ def _candidate(doc: dict) -> dict:
         cand = doc["generated_ver_data"]["candidates"][0]
         anns = doc["original_annotation"]["objects_anns"]
     except (KeyError, IndexError, TypeError) as e:
-        raise BadRecord(MALFORMED, f"json lacks generated_ver_data.candidates[0] or objects_anns ({e!r})") from e
+        raise BadRecord(
+            MALFORMED, f"json lacks generated_ver_data.candidates[0] or objects_anns ({e!r})"
+        ) from e
     if not isinstance(cand, dict) or not isinstance(anns, dict):
         raise BadRecord(MALFORMED, "candidates[0] and objects_anns must be JSON objects")
     return cand
@@ -89,9 +96,18 @@ def _authors_sample(key: str, features: dict[str, list]) -> dict:
         raise BadRecord(MISSING_OBJECT, f"answer_objects {missing} are not in objects_anns")
     extra = {"image_name": doc.get("image_name"), "score": cand.get("score"), "layout": "authors"}
     return sample(
-        id=key, source=SOURCE, image=image, width=width, height=height, question=question,
-        objects=objects, reasoning_ids=reasoning_ids, answer_ids=answer_ids,
-        reasoning=reasoning.strip() or None, answer=answer.strip() or None, extra=extra,
+        id=key,
+        source=SOURCE,
+        image=image,
+        width=width,
+        height=height,
+        question=question,
+        objects=objects,
+        reasoning_ids=reasoning_ids,
+        answer_ids=answer_ids,
+        reasoning=reasoning.strip() or None,
+        answer=answer.strip() or None,
+        extra=extra,
     )
 
 

@@ -19,6 +19,7 @@ from vrt.data.sources.common import (
     RawRecord,
     check_question,
     check_tfrecords,
+    count_tfrecords,
     decode_features,
     feature_json,
     feature_text,
@@ -37,8 +38,14 @@ SOURCE = "vrt-bench"
 def find_inputs(root: Path) -> list[Path]:
     paths = sorted(root.rglob("*.tfrecord"))
     if not paths:
-        raise UserError(f"no *.tfrecord file under {root}: point --from at the VRT-Eval snapshot (vrt_eval.tfrecord)")
+        raise UserError(
+            f"no *.tfrecord file under {root}: point --from at the VRT-Eval snapshot (vrt_eval.tfrecord)"
+        )
     return check_tfrecords(paths)
+
+
+def count(paths: list[Path]) -> int:
+    return count_tfrecords(paths)
 
 
 def iter_raw(paths: list[Path], root: Path) -> Iterator[RawRecord]:
@@ -112,9 +119,19 @@ def _pool_sample(key: str, features: dict[str, list], source: str, extra: dict) 
     if confidence:
         extra["human_confidence"] = confidence[0]
     return sample(
-        id=key, source=source, image=image, width=width, height=height, question=question,
-        objects=objects, reasoning_ids=reasoning_ids, answer_ids=answer_ids,
-        reasoning=reasoning, answer=answer, class_ids=_classes(features), extra=extra,
+        id=key,
+        source=source,
+        image=image,
+        width=width,
+        height=height,
+        question=question,
+        objects=objects,
+        reasoning_ids=reasoning_ids,
+        answer_ids=answer_ids,
+        reasoning=reasoning,
+        answer=answer,
+        class_ids=_classes(features),
+        extra=extra,
     )
 
 

@@ -1,10 +1,10 @@
 """Write generated samples in each source's real on-disk layout (see TASKS.md §1.1, §2, §3).
 
-    vrt-80k/ver_training_00000.tfrecord ...   key, image (JPEG), json (authors' layout);
-                                              every 10th record in the pool layout, no reasoning
-    vrt-bench/vrt_eval.tfrecord + .index      VRT-Bench features
-    reasonseg/data/test-00000-of-00001.parquet HF-style Parquet
-    vgr/vgr_sft.json + images/...              LLaVA-style records, <sot>[x1, y1, x2, y2]<eot> boxes
+vrt-80k/ver_training_00000.tfrecord ...   key, image (JPEG), json (authors' layout);
+                                          every 10th record in the pool layout, no reasoning
+vrt-bench/vrt_eval.tfrecord + .index      VRT-Bench features
+reasonseg/data/test-00000-of-00001.parquet HF-style Parquet
+vgr/vgr_sft.json + images/...              LLaVA-style records, <sot>[x1, y1, x2, y2]<eot> boxes
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def _authors_record(i: int, scene: Scene, qa: QA, rng: np.random.Generator) -> b
     order = rng.permutation(len(scene.shapes))
     num = {int(s): k + 1 for k, s in enumerate(order)}
     anns = {
-        f"<obj{num[s]}>": {"segmentation": _segmentation(scene.shapes[s].mask, k), "caption": f"a {scene.shapes[s].name}"}
+        f"<obj{num[s]}>": {
+            "segmentation": _segmentation(scene.shapes[s].mask, k),
+            "caption": f"a {scene.shapes[s].name}",
+        }
         for k, s in enumerate(int(s) for s in order)
     }
     cand = {
@@ -76,8 +79,11 @@ def _authors_record(i: int, scene: Scene, qa: QA, rng: np.random.Generator) -> b
 
 def _pool_features(key: str, scene: Scene, qa: QA) -> dict:
     info = {
-        str(j): {"mask": {"size": [scene.size] * 2, "counts": rle.encode(s.mask)}, "original_id": 1000 + j,
-                 "caption": f"a {s.name}"}
+        str(j): {
+            "mask": {"size": [scene.size] * 2, "counts": rle.encode(s.mask)},
+            "original_id": 1000 + j,
+            "caption": f"a {s.name}",
+        }
         for j, s in enumerate(scene.shapes)
     }
     return {
@@ -127,24 +133,28 @@ def write_reasonseg(root: Path, seed: int, n: int, size: int) -> int:
         mask = np.zeros((size, size), bool)
         for j in qa.answer_ids:
             mask |= scene.shapes[j].mask
-        rows.append({
-            "image": {"bytes": scene.encode("PNG"), "path": f"rs_{i:04d}.png"},
-            "text": qa.question,
-            "mask": mask.tolist(),
-            "image_id": f"rs_{i:04d}",
-            "ann_id": str(i % 3),
-            "img_height": size,
-            "img_width": size,
-        })
-    schema = pa.schema([
-        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-        ("text", pa.string()),
-        ("mask", pa.list_(pa.list_(pa.bool_()))),
-        ("image_id", pa.string()),
-        ("ann_id", pa.string()),
-        ("img_height", pa.int64()),
-        ("img_width", pa.int64()),
-    ])
+        rows.append(
+            {
+                "image": {"bytes": scene.encode("PNG"), "path": f"rs_{i:04d}.png"},
+                "text": qa.question,
+                "mask": mask.tolist(),
+                "image_id": f"rs_{i:04d}",
+                "ann_id": str(i % 3),
+                "img_height": size,
+                "img_width": size,
+            }
+        )
+    schema = pa.schema(
+        [
+            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("text", pa.string()),
+            ("mask", pa.list_(pa.list_(pa.bool_()))),
+            ("image_id", pa.string()),
+            ("ann_id", pa.string()),
+            ("img_height", pa.int64()),
+            ("img_width", pa.int64()),
+        ]
+    )
     (root / "data").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), root / "data" / "test-00000-of-00001.parquet")
     return n
@@ -164,13 +174,15 @@ def write_vgr(root: Path, seed: int, n: int, size: int) -> int:
         (root / rel).write_bytes(scene.encode("JPEG"))
         boxes = [_box_text(s.box, size, normalised=i % 2 == 0) for s in scene.shapes]
         reasoning = render(qa.reasoning, boxes.__getitem__)
-        records.append({
-            "id": f"vgr-{i:06d}",
-            "image": rel,
-            "conversations": [
-                {"from": "human", "value": f"<image>\n{qa.question}"},
-                {"from": "gpt", "value": f"{reasoning} Final answer: {qa.phrase}"},
-            ],
-        })
+        records.append(
+            {
+                "id": f"vgr-{i:06d}",
+                "image": rel,
+                "conversations": [
+                    {"from": "human", "value": f"<image>\n{qa.question}"},
+                    {"from": "gpt", "value": f"{reasoning} Final answer: {qa.phrase}"},
+                ],
+            }
+        )
     (root / "vgr_sft.json").write_text(json.dumps(records, indent=1))
     return n

@@ -67,9 +67,13 @@ def nearest(scene: Scene, rng: np.random.Generator) -> QA | None:
     r, n = pair
     a, b = scene.shapes[r].name, scene.shapes[n].name
     return QA(
-        "nearest", f"Which object is closest to the {a}?",
+        "nearest",
+        f"Which object is closest to the {a}?",
         f"First find the {a} [[{r}]]. The object closest to it is the {b} [[{n}]].",
-        f"The {b} [[{n}]].", [n], ["#loc"], f"the {b}",
+        f"The {b} [[{n}]].",
+        [n],
+        ["#loc"],
+        f"the {b}",
     )
 
 
@@ -81,14 +85,20 @@ def colour_of_nearest(scene: Scene, rng: np.random.Generator) -> QA | None:
     a, b = scene.shapes[r].name, scene.shapes[n].name
     colour = scene.shapes[n].colour
     return QA(
-        "colour", f"What colour is the object closest to the {a}?",
+        "colour",
+        f"What colour is the object closest to the {a}?",
         f"First find the {a} [[{r}]]. The object closest to it is the {b} [[{n}]], which is {colour}.",
-        f"It is {colour}: the {b} [[{n}]].", [n], ["#visf", "#loc"], colour,
+        f"It is {colour}: the {b} [[{n}]].",
+        [n],
+        ["#visf", "#loc"],
+        colour,
     )
 
 
 def count(scene: Scene, rng: np.random.Generator) -> QA | None:
-    groups = {c: [i for i, s in enumerate(scene.shapes) if s.colour == c] for c in {s.colour for s in scene.shapes}}
+    groups = {
+        c: [i for i, s in enumerate(scene.shapes) if s.colour == c] for c in {s.colour for s in scene.shapes}
+    }
     options = sorted(c for c, g in groups.items() if len(g) >= 2)
     if not options:
         return None
@@ -96,10 +106,13 @@ def count(scene: Scene, rng: np.random.Generator) -> QA | None:
     members = groups[colour]
     listed = ", ".join(f"the {scene.shapes[i].shape} [[{i}]]" for i in members)
     return QA(
-        "count", f"How many {colour} objects are there?",
+        "count",
+        f"How many {colour} objects are there?",
         f"The {colour} objects are {listed}. That makes {len(members)}.",
         f"There are {len(members)}: {listed}.",
-        members, ["#comp", "#visf"], str(len(members)),
+        members,
+        ["#comp", "#visf"],
+        str(len(members)),
     )
 
 
@@ -119,9 +132,13 @@ def extreme(scene: Scene, rng: np.random.Generator) -> QA | None:
             listed = ", ".join(f"the {scene.shapes[i].shape} [[{i}]]" for i in members)
             name = scene.shapes[best].name
             return QA(
-                "extreme", f"Which {colour} object is nearest the {direction} edge?",
+                "extreme",
+                f"Which {colour} object is nearest the {direction} edge?",
                 f"The {colour} objects are {listed}. Of these, the {name} [[{best}]] is nearest the {direction} edge.",
-                f"The {name} [[{best}]].", [best], ["#loc", "#visf"], f"the {name}",
+                f"The {name} [[{best}]].",
+                [best],
+                ["#loc", "#visf"],
+                f"the {name}",
             )
     return None
 
@@ -136,9 +153,13 @@ def higher(scene: Scene, rng: np.random.Generator) -> QA | None:
                 top = i if dy < 0 else j
                 a, b, t = scene.shapes[i].name, scene.shapes[j].name, scene.shapes[top].name
                 return QA(
-                    "higher", f"Which is higher, the {a} or the {b}?",
+                    "higher",
+                    f"Which is higher, the {a} or the {b}?",
                     f"Compare the {a} [[{i}]] with the {b} [[{j}]]. The {t} [[{top}]] is higher.",
-                    f"The {t} [[{top}]].", [top], ["#loc", "#comp"], f"the {t}",
+                    f"The {t} [[{top}]].",
+                    [top],
+                    ["#loc", "#comp"],
+                    f"the {t}",
                 )
     return None
 
@@ -150,14 +171,23 @@ def rolls(scene: Scene, rng: np.random.Generator) -> QA | None:
     listed = ", ".join(f"the {s.name} [[{i}]]" for i, s in enumerate(scene.shapes))
     chosen = ", ".join(f"the {scene.shapes[i].name} [[{i}]]" for i in circles)
     return QA(
-        "rolls", "Which objects could roll away?",
+        "rolls",
+        "Which objects could roll away?",
         f"Only circles can roll. The objects are {listed}. The circles are {chosen}.",
-        f"The circles: {chosen}.", circles, ["#func", "#visf"], f"{len(circles)} circle(s)",
+        f"The circles: {chosen}.",
+        circles,
+        ["#func", "#visf"],
+        f"{len(circles)} circle(s)",
     )
 
 
 TEMPLATES: tuple[Callable[[Scene, np.random.Generator], QA | None], ...] = (
-    nearest, colour_of_nearest, count, extreme, higher, rolls,
+    nearest,
+    colour_of_nearest,
+    count,
+    extreme,
+    higher,
+    rolls,
 )
 
 

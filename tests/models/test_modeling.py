@@ -1,0 +1,107 @@
+"""Modeling: forward shapes, one mask per [SEG], loss terms, gradients, freezing/LoRA policy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from models import RSa2VA, load_preset
+from models.config import LoraPolicy, TrainPolicy
+
+
+def test_deterministic_by_seed(tiny_preset, tiny_model):
+    again = RSa2VA.from_preset(tiny_preset, seed=0)
+    other = RSa2VA.from_preset(tiny_preset, seed=1)
+    a, b, c = (m.seg_projection[0].weight for m in (tiny_model, again, other))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(tiny_model.vlm.lm_head.weight, again.vlm.lm_head.weight)
+
+
+def test_forward_shapes_and_losses(tiny_model, samples):
+    batch = tiny_model.processor.collate(samples, train=True)
+    out = tiny_model(**batch)
+    vocab = len(tiny_model.processor.tokenizer)
+    assert out.logits.shape == (*batch["input_ids"].shape, vocab)
+    assert [m.shape for m in out.pred_masks] == [(3, 64, 64), (3, 64, 64)]
+    assert [s.shape for s in out.mask_scores] == [(3,), (3,)]
+    w = tiny_model.preset.loss
+    expect = w.ce * out.loss_ce + w.bce * out.loss_mask_bce + w.dice * out.loss_mask_dice
+    assert torch.allclose(out.loss, expect)
+    assert 0.0 <= float(out.mask_iou) <= 1.0 and not out.mask_iou.requires_grad
+    tiny_model.zero_grad()
+    out.loss.backward()
+    # every trainable parameter gets a gradient (no unused parameters for DDP)
+    no_grad = [n for n, p in tiny_model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    assert no_grad == []
+    tiny_model.zero_grad()
+
+
+def test_masks_count_equals_seg_count(tiny_model, samples):
+    samples[1]["reasoning"] = "only <ref:o1>"
+    batch = tiny_model.processor.collate(samples, train=True)
+    out = tiny_model(**batch)
+    seg = tiny_model.seg_token_id
+    counts = [int((row == seg).sum()) for row in batch["input_ids"]]
+    assert counts == [3, 2]
+    assert [m.shape[0] for m in out.pred_masks] == counts
+
+
+def test_gt_mask_mismatch_is_an_error(tiny_model, samples):
+    batch = tiny_model.processor.collate(samples, train=True)
+    batch["gt_masks"][1] = batch["gt_masks"][1][:2]
+    with pytest.raises(ValueError, match=r"sample synth-1: 3 \[SEG\] tokens in the input but 2 masks"):
+        tiny_model(**batch)
+
+
+def test_sam_features_shared_per_image(tiny_model, samples, monkeypatch):
+    calls = []
+    original = tiny_model.sam.get_image_features
+
+    def counting(pixels, **kw):
+        calls.append(pixels.shape[0])
+        return original(pixels, **kw)
+
+    monkeypatch.setattr(tiny_model.sam, "get_image_features", counting)
+    tiny_model(**tiny_model.processor.collate(samples, train=True))
+    assert calls == [2]  # one encoder pass for the batch of 2 images, 6 [SEG]s
+
+
+def _trainable(model: RSa2VA) -> dict[str, int]:
+    parts = {"vision": model.vlm.model.visual, "llm": model.vlm.model.language_model,
+             "sam_encoder": model.sam.vision_encoder, "mask_decoder": model.sam.mask_decoder,
+             "projection": model.seg_projection}
+    return {k: sum(p.numel() for p in m.parameters() if p.requires_grad) for k, m in parts.items()}
+
+
+def test_paper_policy_with_lora(tiny_preset):
+    policy = TrainPolicy(lora=LoraPolicy(r=4, alpha=8, dropout=0.05), train_embeddings=False)
+    model = RSa2VA.from_preset(dataclasses.replace(tiny_preset, policy=policy), seed=0)
+    counts = _trainable(model)
+    # LoRA on 7 linear layers x 2 layers: r * (in + out) each
+    hidden, inter, q, kv = 64, 128, 4 * 16, 2 * 16
+    per_layer = 4 * ((hidden + q) + (hidden + kv) * 2 + (q + hidden) + (hidden + inter) * 2 + (inter + hidden))
+    assert counts["llm"] == 2 * per_layer
+    assert counts["vision"] == counts["sam_encoder"] == 0
+    decoder = model.sam.mask_decoder
+    unused = [decoder.iou_prediction_head, decoder.pred_obj_score_head, *decoder.output_hypernetworks_mlps[1:]]
+    assert counts["mask_decoder"] == sum(p.numel() for p in decoder.parameters()) - sum(
+        p.numel() for m in unused for p in m.parameters())
+    assert counts["projection"] == 64 * 64 + 64 + 64 * 64 + 64
+    names = [n for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+    assert names and all(".language_model." in n for n in names)
+    assert sum(p.numel() for p in model.trainable_parameters()) == sum(counts.values()) + 64  # + no_mask_embed
+
+
+def test_tiny_trains_everything_used(tiny_model):
+    frozen = {n.split(".")[1] + "." + n.split(".")[2] for n, p in tiny_model.named_parameters() if not p.requires_grad}
+    assert frozen == {"mask_decoder.iou_prediction_head", "mask_decoder.pred_obj_score_head",
+                      "mask_decoder.output_hypernetworks_mlps", "prompt_encoder.mask_embed",
+                      "prompt_encoder.point_embed", "prompt_encoder.not_a_point_embed"}
+    assert 1_000_000 < sum(p.numel() for p in tiny_model.parameters()) < 3_000_000
+
+
+def test_unpinned_hub_preset_refused():
+    with pytest.raises(ValueError, match="Qwen/Qwen3-VL-4B-Instruct has no pinned revision"):
+        RSa2VA.from_preset(load_preset("4b"))

@@ -1,0 +1,52 @@
+"""Preset settings of the pipeline: defaults, overrides, and errors that say what to set."""
+
+import pytest
+
+from pipelines.settings import load_settings, preset_names
+from vrt.cli.pipeline import parse_params
+from vrt.errors import UserError
+
+
+def test_presets_present():
+    assert preset_names() == ["2b", "4b", "8b", "tiny"]
+
+
+def test_tiny_generates_data_and_overrides_apply():
+    s = load_settings("tiny", {"data.n_train": 8, "work_uri": "s3://bucket/run"})
+    assert (s.data.generated, s.data.n_train, s.data.n_bench, s.work_uri) == (True, 8, 16, "s3://bucket/run")
+
+
+def test_real_presets_require_a_pinned_revision():
+    with pytest.raises(UserError, match="is not a commit sha: pin the dataset revision"):
+        load_settings("4b")
+    s = load_settings("4b", {"data.revision": "a" * 40})
+    assert (s.data.generated, s.data.train_from) == (False, "hf://datasets/HarborYuan/VisualReasoningTracer")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"data.n_trian": 3}, "unknown key data.n_trian (did you mean n_train?)"),
+        ({"epochs": 3}, "unknown pipeline parameter 'epochs'"),
+        ({"data.n_train": 0}, "data.n_train and data.n_bench must be >= 1"),
+    ],
+)
+def test_bad_overrides_say_what_to_set(overrides, message):
+    with pytest.raises(UserError) as e:
+        load_settings("tiny", overrides)
+    assert str(e.value).startswith(message)
+
+
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(UserError, match="unknown preset 'nope': choose one of 2b, 4b, 8b, tiny"):
+        load_settings("nope")
+
+
+def test_parse_params_types_values():
+    assert parse_params(["data.n_train=8", "data.generated=false", "work_uri=s3://b/p"]) == {
+        "data.n_train": 8,
+        "data.generated": False,
+        "work_uri": "s3://b/p",
+    }
+    with pytest.raises(UserError, match="is not key=value"):
+        parse_params(["oops"])
