@@ -49,6 +49,13 @@ def processor_settings(preset: ModelPreset, vlm) -> ProcessorSettings:
     )
 
 
+def seg_projection(vlm, sam) -> nn.Sequential:
+    """The `[SEG]` MLP: Linear(d, d), ReLU, Linear(d, SAM 2 prompt dim)."""
+    d = vlm.config.text_config.hidden_size
+    prompt_dim = sam.config.mask_decoder_config.hidden_size
+    return nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, prompt_dim))
+
+
 class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
     """The R-Sa2VA model: `vlm` (Qwen3VLForConditionalGeneration), `sam` (Sam2Model), `seg_projection`."""
 
@@ -58,9 +65,7 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         self.vlm = vlm
         self.sam = sam
         self.processor = processor
-        d = vlm.config.text_config.hidden_size
-        prompt_dim = sam.config.mask_decoder_config.hidden_size
-        self.seg_projection = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, prompt_dim))
+        self.seg_projection = seg_projection(vlm, sam)
         # one mask per [SEG]: always the single-mask output, in training and inference alike
         sam.mask_decoder.dynamic_multimask_via_stability = False
         self.seg_token_id = processor.seg_token_id

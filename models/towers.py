@@ -23,7 +23,7 @@ _VISION_KEYS = ("depth", "hidden_size", "out_hidden_size")
 
 
 def vlm_config(preset: ModelPreset, token_ids: dict[str, int] | None = None):
-    """Qwen3VLConfig of the preset (token ids from the tokenizer when given)."""
+    """Qwen3VLConfig of the preset (vocabulary size and token ids from the tokenizer's vocab when given)."""
     from transformers import Qwen3VLConfig
 
     kwargs: dict[str, Any] = {k: v for k, v in preset.vlm_config.items()}

@@ -162,6 +162,8 @@ def test_config_validation():
         PrepareConfig("coco", "a", "b")
     with pytest.raises(ValueError, match="shard_size must be >= 1"):
         PrepareConfig("vgr", "a", "b", shard_size=0)
+    with pytest.raises(ValueError, match="from_uri is empty"):
+        PrepareConfig("vgr", "", "b")
 
 
 def test_default_cache_location():

@@ -19,8 +19,9 @@ def test_local_dir_and_errors(tmp_path):
     assert resolve_model_dir(str(tmp_path), tmp_path / "cache") == (tmp_path, "")
     with pytest.raises(UserError, match="is not a directory"):
         resolve_model_dir(str(tmp_path / "nope"), tmp_path / "cache")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no config.json"):
-        resolve_model_dir(str(tmp_path / "cache"), tmp_path) if (tmp_path / "cache").mkdir() is None else None
+        resolve_model_dir(str(tmp_path / "empty"), tmp_path / "cache")
     with pytest.raises(UserError, match="not a registry URI"):
         resolve_model_dir("models:/name@bad/alias", tmp_path / "cache")
 

@@ -30,7 +30,8 @@ def test_predict_traces_are_predictions(tiny_model, images_questions):
     assert len(traces) == 3
     lines = [json.dumps(t.to_prediction(f"s{i}")) for i, t in enumerate(traces)]
     preds = load_predictions(lines)
-    assert [p.id for p in preds] == ["s0", "s1", "s2"]
+    assert list(preds) == ["s0", "s1", "s2"]
+    assert [preds[f"s{i}"].text for i in range(3)] == [t.text for t in traces]
     for trace in traces:
         assert len(trace.masks) == len(trace.scores) == len(trace.roles) == trace.text.count("[SEG]")
         assert 1 <= len(trace.token_ids) <= 12

@@ -13,6 +13,7 @@ from components.register.step import register_model
 from registry_server import mlflow_server, write_model_artifact  # noqa: F401 (fixture)
 from vrt.errors import UserError
 
+pytestmark = pytest.mark.slow
 CFG = GateConfig(primary="A-mIoU", margin=0.01, guards=("R-LQ",), tolerance=0.02)
 
 
@@ -97,3 +98,31 @@ def test_promote_rollback_and_cli(registered, tmp_path):
         registry.get_version("nope", "1")
     with pytest.raises(UserError, match="metrics lack R-LQ"):
         register_model(write_model_artifact(tmp_path, "x"), {"A-mIoU": 0.9}, "vrt-reg", CFG)
+
+
+def test_deploy_local_serves_the_champion_from_the_registry(mlflow_server, tmp_path, monkeypatch):
+    """Register the real tiny model (artifacts to S3 via the server), deploy models:/NAME@champion locally."""
+    from components.deploy.smoke import post_json, sample_image_b64
+    from components.deploy.step import deploy_local
+    from models import RSa2VA, load_preset
+
+    model_dir = tmp_path / "tiny"
+    RSa2VA.from_preset(load_preset("tiny"), seed=0).save_pretrained(model_dir)
+    artifact = tmp_path / "tiny.json"
+    artifact.write_text(json.dumps({"uri": str(model_dir), "sha256": "t", "lineage": {"git_commit": "abc"}}))
+    result = register_model(artifact, {"A-mIoU": 0.1, "R-LQ": 0.1}, "vrt-serve", CFG)
+    assert (result.model_uri, result.alias) == ("models:/vrt-serve/1", "champion")
+    monkeypatch.chdir(tmp_path)
+    url = deploy_local("models:/vrt-serve@champion", name="vrt-serve", max_new_tokens=4)
+    record = json.loads((tmp_path / ".vrt" / "serve" / "vrt-serve.json").read_text())
+    try:
+        assert record["url"] == url and url.startswith("http://127.0.0.1:")
+        status, body = post_json(f"{url}/v2/models/vrt-serve/infer", {
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [sample_image_b64()]},
+                       {"name": "question", "datatype": "BYTES", "shape": [1], "data": ["what is red?"]}]})
+        assert status == 200 and body["model_version"] == "1"
+    finally:
+        import os
+        import signal
+
+        os.kill(record["pid"], signal.SIGTERM)

@@ -51,6 +51,8 @@ class PrepareConfig:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.shard_size < 1:
             raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+        if not self.from_uri:
+            raise ValueError("from_uri is empty: give a local path, s3://BUCKET/PREFIX or hf://datasets/NAME")
         if not self.out_uri:
             raise ValueError("out_uri is empty: give a local folder or s3://BUCKET/PREFIX")
 
