@@ -1,4 +1,4 @@
-"""KFP step `evaluate`: score a predictions JSONL on VRT-Bench or ReasonSeg.
+"""KFP steps `predict` (model + dataset -> predictions JSONL) and `evaluate`: score a predictions JSONL on VRT-Bench or ReasonSeg.
 
 Every metric goes to the KFP `Metrics` output (and its file, as flat JSON) and to MLflow; the
 report is the KFP `HTML` output and an MLflow artifact. Logic: components/evaluate/step.py.
@@ -6,7 +6,22 @@ report is the KFP `HTML` output and an MLflow artifact. Logic: components/evalua
 
 from kfp import dsl
 
-from components.images import BASE_IMAGE
+from components.images import BASE_IMAGE, TRAIN_IMAGE
+
+
+@dsl.component(base_image=TRAIN_IMAGE)
+def predict(
+    model: dsl.Input[dsl.Model],
+    dataset: dsl.Input[dsl.Dataset],
+    predictions: dsl.Output[dsl.Artifact],
+    batch_size: int = 4,
+    max_new_tokens: int = 256,
+    limit: int = 0,
+):
+    """Run the model of `model` (JSON pointer with 'uri') over `dataset`; write the predictions JSONL."""
+    from components.evaluate.predict import PredictOptions, predict_step
+
+    predict_step(model.path, dataset.path, predictions.path, PredictOptions(batch_size, max_new_tokens, limit))
 
 
 @dsl.component(base_image=BASE_IMAGE)

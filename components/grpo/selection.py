@@ -30,3 +30,70 @@ def select_high_variance(rewards_per_prompt: Sequence[Sequence[float]], keep: in
     variances = reward_variances(rewards_per_prompt)
     order = sorted(range(len(variances)), key=lambda i: (-variances[i], i))
     return sorted(order[:keep])
+
+
+def select_prompts(dataset_uri: str, model_uri: str, g, out_uri: str, device: str = "cpu") -> str:
+    """Write the `g.select_high_variance` highest-variance prompts of `dataset_uri` as a new dataset at `out_uri`.
+
+    Each prompt gets `g.selection_samples` rollouts from the model at `model_uri` (the SFT model)
+    scored with `g.rewards`; the subset keeps the canonical schema and is published manifest last.
+    Returns `out_uri`; an already published selection there is reused (a resumed run).
+    """
+    import pyarrow as pa
+
+    from components.grpo.policy import load_model
+    from components.grpo.rewards import combine, compute_rewards
+    from components.grpo.rollout import SamplingSettings, collect_rollouts, make_rollout_engine
+    from components.grpo.samples import reward_samples, to_prompt
+    from components.sft.ingest import open_dataset
+    from vrt import storage
+    from vrt.data.manifest import MANIFEST
+    from vrt.data.reader import read_table
+
+    if storage.exists(storage.join(out_uri, MANIFEST)):
+        return out_uri
+    manifest = open_dataset(dataset_uri)
+    _, table = read_table(dataset_uri)
+    rows = table.to_pylist()
+    model = load_model(model_uri, device)
+    engine = make_rollout_engine(g.engine, model, g.vllm_gpu_memory_utilization)
+    n = g.selection_samples
+    table_rewards: list[list[float]] = []
+    try:
+        for start in range(0, len(rows), 8):
+            prompts = [to_prompt(r) for r in rows[start : start + 8]]
+            settings = SamplingSettings(n, g.temperature, g.top_p, g.max_new_tokens, seed=g.seed + start)
+            batch = collect_rollouts(engine, model, [p.image for p in prompts], [p.question for p in prompts], settings)
+            totals = combine(compute_rewards(reward_samples(prompts, batch.traces, n), g.rewards), g.rewards)
+            table_rewards += [totals[i * n : (i + 1) * n] for i in range(len(prompts))]
+    finally:
+        engine.close()
+    keep = select_high_variance(table_rewards, g.select_high_variance)
+    variances = reward_variances(table_rewards)
+    extra = {"selected_from": dataset_uri, "selected_from_sha256": manifest.sha256, "candidates": len(rows),
+             "kept": len(keep), "selection_samples": n, "rewards": dict(g.rewards), "model": model_uri,
+             "min_kept_variance": min(variances[i] for i in keep)}
+    write_subset(out_uri, manifest, pa.Table.from_pylist([rows[i] for i in keep], schema=table.schema), extra)
+    return out_uri
+
+
+def write_subset(out_uri: str, source, table, extra: dict) -> None:
+    """One Parquet shard of `table` and its manifest (written last) at `out_uri`."""
+    import hashlib
+    import io
+
+    import pyarrow.parquet as pq
+
+    from vrt import storage
+    from vrt.data.manifest import Manifest, Shard, write_manifest
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    data = buf.getvalue()
+    storage.write_bytes(storage.join(out_uri, "shard-00000.parquet"), data)
+    n = table.num_rows
+    shard = Shard(path="shard-00000.parquet", rows=n, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest = Manifest(source=source.source, revision=f"{source.revision}+high-variance-{n}",
+                        counts={"input": n, "written": n, "quarantined": 0}, quarantine_reasons={},
+                        shards=[shard], extra=extra)
+    write_manifest(out_uri, manifest)

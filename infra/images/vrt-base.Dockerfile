@@ -23,7 +23,7 @@ COPY models/ models/
 COPY evaluation/ evaluation/
 # The tested CPU pins (constraints/cpu.txt); psycopg2 is the MLflow server's PostgreSQL driver.
 RUN pip install -c constraints/cpu.txt ".[pipeline,track]" "psycopg2-binary==2.9.10" \
-    && python -c "import vrt, kfp, mlflow, psycopg2, boto3"
+    && python -c "import vrt, kfp, mlflow, flask_wtf, psycopg2, boto3"
 
 USER 10001:10001
 CMD ["vrt", "--help"]

@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -37,45 +38,64 @@ def request(url: str, host: str | None = None, auth: tuple[str, str] | None = No
         return e.code, e.read().decode()
 
 
-def _server_args(deployment: dict, port: int, bucket: str) -> list[str]:
-    args = []
-    for arg in deployment["spec"]["template"]["spec"]["containers"][0]["args"]:
-        key = arg.split("=", 1)[0]
-        replaced = {"--host": "--host=127.0.0.1", "--port": f"--port={port}", "--workers": "--workers=1",
-                    "--artifacts-destination": f"--artifacts-destination=s3://{bucket}/mlflow"}
-        args.append(replaced.get(key, arg))
-    return args
+def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            wait_http(url, timeout=2)
+            return
+        except TimeoutError:
+            continue
+    raise RuntimeError(f"mlflow server not ready (exit code {proc.poll()}):\n{log.read_text()[-3000:]}")
+
+
+def _pod_env(container: dict, secret_data: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The container's env as the kubelet would set it, Secrets resolved from `secret_data`."""
+    env = {}
+    for e in container["env"]:
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        else:
+            ref = e["valueFrom"]["secretKeyRef"]
+            env[e["name"]] = secret_data[(ref["name"], ref["key"])]
+    return env
 
 
 @pytest.fixture()
 def mlflow_server(render, s3_bucket, tmp_path):
-    """The rendered start.sh + args running `mlflow server` on a free port; yields (url, password, bucket)."""
-    docs = render()
+    """The rendered start.sh, env and args running `mlflow server` on a free port; yields (url, password, bucket)."""
+    docs = render(None, f"s3.endpoint={os.environ['AWS_ENDPOINT_URL']}")
     script = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "vrt-vrt-platform-mlflow")
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     (tmp_path / "start.sh").write_text(script["data"]["start.sh"])
     bucket = s3_bucket.removeprefix("s3://")
     port, password = free_port(), secrets.token_urlsafe(18)
-    env = {
-        **os.environ, "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "MLFLOW_AUTH_ENABLED": "true", "MLFLOW_AUTH_DEFAULT_PERMISSION": "READ",
-        "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": password,
-        "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db",
-        "MLFLOW_S3_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+    secret_data = {  # what `kubectl create secret` would hold in the cluster
+        ("vrt-mlflow-admin", "password"): password,
+        ("vrt-mlflow-admin", "flask-secret-key"): secrets.token_hex(32),
+        ("vrt-mlflow-db", "uri"): f"sqlite:///{tmp_path}/mlflow.db",
+        ("vrt-s3-credentials", "AWS_ACCESS_KEY_ID"): os.environ["AWS_ACCESS_KEY_ID"],
+        ("vrt-s3-credentials", "AWS_SECRET_ACCESS_KEY"): os.environ["AWS_SECRET_ACCESS_KEY"],
     }
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        **_pod_env(container, secret_data),
+        "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+    }
+    args = [a.replace("--workers=2", "--workers=1") for a in container["args"]]
+    args = [f"--port={port}" if a.startswith("--port=") else a for a in args]
+    args = [a.replace("s3://vrt/", f"s3://{bucket}/") for a in args]
     log = open(tmp_path / "mlflow.log", "w")
-    proc = subprocess.Popen(["sh", str(tmp_path / "start.sh"), *_server_args(deployment, port, bucket)],
-                            env=env, stdout=log, stderr=log, cwd=tmp_path)
+    proc = subprocess.Popen(["sh", str(tmp_path / "start.sh"), *args], env=env, stdout=log, stderr=log, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/health", timeout=180)
+        _wait_ready(proc, f"{url}/health", tmp_path / "mlflow.log")
         yield url, password, bucket
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
-    assert "admin_password" not in (tmp_path / "mlflow-auth" / "basic_auth.ini").read_text()
+    assert password not in (tmp_path / "mlflow-auth" / "basic_auth.ini").read_text()
 
 
 @pytest.mark.slow

@@ -1,0 +1,174 @@
+"""Launch a GRPO run: `local` (Ray on this machine) or `kubernetes` (a KubeRay RayJob), like the SFT step.
+
+    manifest = run_grpo(load_grpo_config("tiny", ["init_from=.vrt/sft/run/model", "grpo.dataset=.vrt/data/train"]))
+
+Local: checks the prompts (non-empty canonical dataset) and the initial model (an R-Sa2VA
+with `[SEG]`), opens one MLflow run (nested under VRT_PARENT_RUN_ID when set), optionally
+selects the high-variance prompts (a new dataset under the run directory), runs a Ray Train
+TorchTrainer over `components.grpo.recipe`, then logs the exported model as an artifact.
+Kubernetes: this same launcher is the RayJob's driver (`python -m components.grpo.launch`,
+config in VRT_GRPO_CONFIG); the calling process only creates and watches the RayJob.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import yaml
+
+from components.grpo.config import GRPOJob, job_from_raw
+from components.grpo.policy import check_seg_model, resolve_model_uri
+from components.sft.checkpoint import STATE_FILE, find_latest
+from components.sft.config import RESUME_LATEST
+from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
+from components.sft.ingest import open_dataset
+from components.sft.launch import FORWARDED_ENV, _local_copy, _storage
+from vrt import storage
+from vrt.console import console
+from vrt.errors import UserError
+
+CONFIG_ENV = "VRT_GRPO_CONFIG"
+SELECTED_DIR = "selected_prompts"
+
+
+def _run_name(job: GRPOJob) -> str:
+    return job.grpo.run_name or f"grpo-{job.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def resolve_resume(resume_from: str, output: str) -> str:
+    """"" (fresh), an explicit GRPO checkpoint URI (checked), or the newest checkpoint under `output`."""
+    if not resume_from:
+        return ""
+    if resume_from == RESUME_LATEST:
+        return find_latest(output)
+    if not storage.exists(storage.join(resume_from, STATE_FILE)):
+        raise UserError(f"grpo.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
+                        "<output>/<run>/step_NNNNNNN URI or grpo.resume_from=latest")
+    return resume_from
+
+
+def _trainer(job: GRPOJob, worker_job: dict[str, Any], run_name: str):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from components.grpo.recipe import train_loop_per_worker
+
+    g = job.grpo
+    storage_path, filesystem = _storage(g.output)
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env |= {"DS_ACCELERATOR": "cuda" if g.use_gpu else "cpu", "MLFLOW_TRACKING_URI": worker_job["tracking_uri"]}
+    resources = {"CPU": g.cpus_per_worker} | ({"GPU": job.gpu.count} if g.use_gpu else {})
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=worker_job,
+        torch_config=TorchConfig(backend="nccl" if g.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=g.num_workers, use_gpu=g.use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=run_name, storage_path=storage_path, storage_filesystem=filesystem,
+            failure_config=FailureConfig(max_failures=g.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=g.keep_checkpoints),
+            worker_runtime_env={"env_vars": env},
+        ),
+    )
+
+
+def _check_inputs(job: GRPOJob) -> str:
+    """The initial model's directory URI, after checking the prompts and the model."""
+    if not job.grpo.dataset:
+        raise UserError("grpo.dataset is empty: set grpo.dataset=<canonical dataset URI> (local dir or s3://)")
+    open_dataset(job.grpo.dataset)
+    model_uri = resolve_model_uri(job.grpo.init_from)
+    check_seg_model(model_uri)
+    return model_uri
+
+
+def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
+    """GRPO with Ray Train on this machine (or on the Ray cluster at `ray_address`)."""
+    import mlflow
+    import ray
+
+    from components.grpo.selection import select_prompts
+    from vrt.tracking import step_run, tracking_uri
+
+    g = job.grpo
+    model_uri = _check_inputs(job)
+    run_name = _run_name(job)
+    run_dir = storage.join(g.output, run_name)
+    resume = resolve_resume(g.resume_from, g.output)
+    if g.resume_from and not resume:
+        console.print(f"grpo.resume_from={g.resume_from}: no checkpoint under {g.output} yet, starting fresh")
+    tags = {"vrt.preset": job.model, "vrt.run_dir": run_dir, "vrt.init_from": model_uri}
+    with step_run("grpo", params=job.to_params(), tags=tags) as run:
+        dataset = g.dataset
+        if g.select_high_variance:
+            console.print(f"grpo: selecting the {g.select_high_variance} highest-variance prompts of {dataset}")
+            dataset = select_prompts(dataset, model_uri, g, storage.join(run_dir, SELECTED_DIR),
+                                     "cuda" if g.use_gpu else "cpu")
+            mlflow.set_tag("vrt.selected_dataset", dataset)
+        worker_job = {"raw": job.raw, "source": job.source, "run_dir": run_dir, "resume": resume,
+                      "run_id": run.info.run_id, "tracking_uri": tracking_uri(), "dataset": dataset,
+                      "model_uri": model_uri}
+        if not ray.is_initialized():
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
+        console.print(f"grpo: {g.num_workers} worker(s), engine {g.engine}, group {g.group_size}, run dir {run_dir}")
+        _trainer(job, worker_job, run_name).fit()
+        manifest = read_model_manifest(run_dir)
+        with _local_copy(manifest.uri) as local:
+            mlflow.log_artifacts(str(local), artifact_path=MODEL_DIR)
+        mlflow.log_dict(manifest.__dict__, "model_manifest.json")
+        mlflow.set_tags({"vrt.model_uri": manifest.uri, "vrt.model_sha256": manifest.sha256})
+    return manifest
+
+
+def rayjob_manifest(job: GRPOJob, image: str, run_name: str) -> dict[str, Any]:
+    """The RayJob that runs this config on the cluster: CPU head (driver), GPU worker group."""
+    from vrt.k8s.rayjob import RayJobSpec, build_rayjob
+
+    g = job.grpo
+    grpo = dict(job.raw.get("grpo") or {}, run_name=run_name, init_from=resolve_model_uri(g.init_from))
+    raw = dict(job.raw, grpo=grpo)
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    runtime_env = yaml.safe_dump({"env_vars": {CONFIG_ENV: yaml.safe_dump(raw, sort_keys=True)}})
+    spec = RayJobSpec(
+        name=run_name.lower().replace("_", "-")[:63], namespace=g.k8s_namespace, image=image,
+        entrypoint="python -m components.grpo.launch", workers=g.num_workers, gpus_per_worker=job.gpu.count,
+        gpu_resource=job.gpu.resource, worker_cpus=job.gpu.cpus, worker_memory=job.gpu.memory,
+        node_selector=dict(job.gpu.node_selector), tolerations=list(job.gpu.tolerations), env=env,
+        env_from_secrets=list(g.k8s_secrets), runtime_env_yaml=runtime_env, active_deadline_s=g.k8s_timeout_s,
+        labels={"vrt.io/step": "grpo", "vrt.io/preset": job.model},
+    )
+    return build_rayjob(spec)
+
+
+def run_grpo(job: GRPOJob, runtime: str = "local", image: str = "") -> ModelManifest:
+    """Run GRPO with the given runtime (`local` or `kubernetes`)."""
+    if runtime == "local":
+        return run_local(job)
+    if runtime != "kubernetes":
+        raise UserError(f"unknown runtime {runtime!r}: use local or kubernetes")
+    from components.images import TRAIN_IMAGE
+    from vrt.k8s.rayjob import run_rayjob
+
+    g = job.grpo
+    if not all(storage.is_s3(u) for u in (g.output, g.dataset, resolve_model_uri(g.init_from))):
+        raise UserError("runtime kubernetes needs grpo.output, grpo.dataset and the init_from model on s3:// "
+                        "(the pods share no disk)")
+    run_name = _run_name(job)
+    manifest = rayjob_manifest(job, image or TRAIN_IMAGE, run_name)
+    run_rayjob(manifest, timeout_s=g.k8s_timeout_s + 600, emit=lambda line: console.print(line, highlight=False))
+    return read_model_manifest(storage.join(g.output, run_name))
+
+
+def main() -> None:
+    """RayJob driver: the config from VRT_GRPO_CONFIG, trained on the RayJob's cluster."""
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise SystemExit(f"{CONFIG_ENV} is not set: this entry point runs inside the GRPO RayJob")
+    manifest = run_local(job_from_raw(yaml.safe_load(text), f"env:{CONFIG_ENV}"), ray_address="auto")
+    print(manifest.to_json())
+
+
+if __name__ == "__main__":
+    main()
