@@ -6,11 +6,14 @@
 Prints p50/p95 of in-process `RSa2VA.predict` and of the v1 endpoint (one client), their ratio
 (the serving overhead: HTTP, JSON, base64, PNG decode, response shaping), and requests/s with
 1, 4 and 8 concurrent clients. The server runs as a subprocess on loopback (`components.deploy.local`).
+Both sides use `--threads` torch threads (default 1: on a shared, oversubscribed CPU more threads
+make every call slower and the numbers noisy).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import tempfile
@@ -68,7 +71,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="saved model directory (default: tiny preset, seed 0)")
     parser.add_argument("--requests", type=int, default=20, help="timed requests per measurement")
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in-process and in the server")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     from components.deploy.local import start_local
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,15 +91,26 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = start_local(str(model_dir), port, name="bench", extra_args=("--max_new_tokens", str(args.max_new_tokens)))
+        server = start_local(
+            str(model_dir), port, name="bench", extra_args=("--max_new_tokens", str(args.max_new_tokens))
+        )
         try:
             url = f"{server.url}/v1/models/bench:predict"
             endpoint_ms(url, body, 2)
             remote = endpoint_ms(url, body, args.requests)
-            print(f"model: {model_dir}  max_new_tokens={args.max_new_tokens}  requests={args.requests}")
-            print(f"in-process predict  p50 {percentile(local, 0.5):8.1f} ms  p95 {percentile(local, 0.95):8.1f} ms")
-            print(f"v1 endpoint         p50 {percentile(remote, 0.5):8.1f} ms  p95 {percentile(remote, 0.95):8.1f} ms")
-            print(f"overhead ratio (endpoint/in-process, p50): {percentile(remote, 0.5) / percentile(local, 0.5):.2f}")
+            print(
+                f"model: {model_dir}  max_new_tokens={args.max_new_tokens}  requests={args.requests}  "
+                f"threads={args.threads}"
+            )
+            print(
+                f"in-process predict  p50 {percentile(local, 0.5):8.1f} ms  p95 {percentile(local, 0.95):8.1f} ms"
+            )
+            print(
+                f"v1 endpoint         p50 {percentile(remote, 0.5):8.1f} ms  p95 {percentile(remote, 0.95):8.1f} ms"
+            )
+            print(
+                f"overhead ratio (endpoint/in-process, p50): {percentile(remote, 0.5) / percentile(local, 0.5):.2f}"
+            )
             for clients in (1, 4, 8):
                 rps, p50 = throughput(url, body, clients, max(2, args.requests // clients))
                 print(f"{clients} concurrent client(s): {rps:6.2f} req/s  p50 {p50:8.1f} ms")

@@ -30,7 +30,9 @@ class HFSource:
 
     def __post_init__(self) -> None:
         if not self.repo:
-            raise ValueError("HF source needs `repo` (a hub id like Qwen/Qwen3-VL-4B-Instruct or a local dir)")
+            raise ValueError(
+                "HF source needs `repo` (a hub id like Qwen/Qwen3-VL-4B-Instruct or a local dir)"
+            )
         if self.revision is not None and not _SHA.match(self.revision):
             raise ValueError(
                 f"revision of {self.repo} must be a 40-hex commit sha (pin it), got {self.revision!r}"
@@ -44,7 +46,15 @@ class LoraPolicy:
     r: int = 128
     alpha: int = 256
     dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    target_modules: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    )
 
     def __post_init__(self) -> None:
         if self.r <= 0 or self.alpha <= 0:
@@ -111,7 +121,9 @@ class ModelPreset:
         if not 0 < self.min_pixels <= self.max_pixels:
             raise ValueError(f"preset {self.name}: need 0 < min_pixels <= max_pixels")
         if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"preset {self.name}: dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+            raise ValueError(
+                f"preset {self.name}: dtype must be float32, bfloat16 or float16, got {self.dtype!r}"
+            )
         for key in ("sam_image_size", "max_image_side", "mask_loss_size"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"preset {self.name}: {key} must be positive")
@@ -126,7 +138,7 @@ class ModelPreset:
 
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")  # noqa: TRY004 (bad input is a ValueError here)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -168,6 +180,6 @@ def load_preset(name: str) -> ModelPreset:
         raise ValueError(f"unknown model preset {name!r}; valid presets: {', '.join(preset_names())}")
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
-        raise ValueError(f"preset file {path} must hold a mapping")
+        raise ValueError(f"preset file {path} must hold a mapping")  # noqa: TRY004 (bad input is a ValueError here)
     data.setdefault("name", path.stem)
     return preset_from_dict(data)

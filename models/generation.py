@@ -49,18 +49,33 @@ class GenerationMixin:
         return {k: batch[k].to(self.device) for k in _VLM_KEYS}
 
     @torch.no_grad()
-    def generate_ids(self, images, questions, max_new_tokens: int = 256, do_sample: bool = False,
-                     temperature: float = 1.0, top_p: float = 1.0) -> list[list[int]]:
+    def generate_ids(
+        self,
+        images,
+        questions,
+        max_new_tokens: int = 256,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+    ) -> list[list[int]]:
         """Completion token ids per prompt, cut after the end token (`<|im_end|>`)."""
         if max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
         proc = self.processor
         inputs = self._to_device(proc.prompt_batch(images, questions))
         inputs["pixel_values"] = inputs["pixel_values"].to(self.vlm.dtype)
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": temperature, "top_p": top_p}
+            if do_sample
+            else {"do_sample": False}
+        )
         out = self.vlm.generate(
-            **inputs, max_new_tokens=max_new_tokens, eos_token_id=proc.eos_token_id, pad_token_id=proc.pad_token_id,
-            top_k=None, **sampling,
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=proc.eos_token_id,
+            pad_token_id=proc.pad_token_id,
+            top_k=None,
+            **sampling,
         )
         completions = out[:, inputs["input_ids"].shape[1] :].tolist()
         return [_cut_at_eos(row, proc.eos_token_id) for row in completions]
@@ -71,27 +86,43 @@ class GenerationMixin:
         proc = self.processor
         batch = proc.sequence_batch(images, questions, completions)
         inputs = self._to_device(batch)
-        out = self.vlm(**{**inputs, "pixel_values": inputs["pixel_values"].to(self.vlm.dtype)},
-                       output_hidden_states=True, use_cache=False)
-        logits, scores = self.seg_masks(inputs["input_ids"], out.hidden_states[-1],
-                                        batch["sam_pixel_values"].to(self.device))
+        out = self.vlm(
+            **{**inputs, "pixel_values": inputs["pixel_values"].to(self.vlm.dtype)},
+            output_hidden_states=True,
+            use_cache=False,
+        )
+        logits, scores = self.seg_masks(
+            inputs["input_ids"], out.hidden_states[-1], batch["sam_pixel_values"].to(self.device)
+        )
         traces = []
         for b, ids in enumerate(completions):
             ids = _cut_at_eos(list(ids), proc.eos_token_id)
             height, width = batch["image_sizes"][b]
             masks = []
             if logits[b].shape[0]:
-                full = F.interpolate(logits[b][:, None].float(), size=(height, width), mode="bilinear")[:, 0] > 0
+                full = (
+                    F.interpolate(logits[b][:, None].float(), size=(height, width), mode="bilinear")[:, 0] > 0
+                )
                 masks = [encode_rle(m.cpu().numpy()) for m in full]
             text = decode_completion(proc.tokenizer, ids, proc.seg_token_id, proc.eos_token_id)
             traces.append(Trace.build(text, masks, [float(s) for s in scores[b]], ids))
         return traces
 
-    def predict(self, images, questions, max_new_tokens: int = 256, do_sample: bool = False,
-                temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 8) -> list[Trace]:
+    def predict(
+        self,
+        images,
+        questions,
+        max_new_tokens: int = 256,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        batch_size: int = 8,
+    ) -> list[Trace]:
         """Generate a trace per (image, question): text, `[SEG]` roles, one RLE mask + score per `[SEG]`."""
         if len(images) != len(questions):
-            raise ValueError(f"got {len(images)} images but {len(questions)} questions; pass one question per image")
+            raise ValueError(
+                f"got {len(images)} images but {len(questions)} questions; pass one question per image"
+            )
         was_training = self.training
         self.eval()
         traces: list[Trace] = []

@@ -83,7 +83,9 @@ class SaveLoadMixin:
 
         directory = Path(directory)
         if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
-            raise ValueError(f"{directory} is not an RSa2VA checkpoint: need {CONFIG_FILE} and {WEIGHTS_FILE}")
+            raise ValueError(
+                f"{directory} is not an RSa2VA checkpoint: need {CONFIG_FILE} and {WEIGHTS_FILE}"
+            )
         config = json.loads((directory / CONFIG_FILE).read_text())
         if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
             raise ValueError(

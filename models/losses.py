@@ -11,7 +11,12 @@ import torch.nn.functional as F
 
 def mask_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-pixel binary cross-entropy, averaged over pixels then masks."""
-    return F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none").flatten(1).mean(1).mean()
+    return (
+        F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
+        .flatten(1)
+        .mean(1)
+        .mean()
+    )
 
 
 def mask_dice(logits: torch.Tensor, targets: torch.Tensor, eps: float = 1.0) -> torch.Tensor:

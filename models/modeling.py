@@ -42,9 +42,13 @@ class RSa2VAOutput:
 def processor_settings(preset: ModelPreset, vlm) -> ProcessorSettings:
     vision = vlm.config.vision_config
     return ProcessorSettings(
-        min_pixels=preset.min_pixels, max_pixels=preset.max_pixels, sam_image_size=preset.sam_image_size,
-        max_image_side=preset.max_image_side, mask_loss_size=preset.mask_loss_size,
-        patch_size=vision.patch_size, merge_size=vision.spatial_merge_size,
+        min_pixels=preset.min_pixels,
+        max_pixels=preset.max_pixels,
+        sam_image_size=preset.sam_image_size,
+        max_image_side=preset.max_image_side,
+        mask_loss_size=preset.mask_loss_size,
+        patch_size=vision.patch_size,
+        merge_size=vision.spatial_merge_size,
         temporal_patch_size=vision.temporal_patch_size,
     )
 
@@ -73,7 +77,7 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         apply_policy(preset, vlm, sam, self.seg_projection)
 
     @classmethod
-    def from_preset(cls, preset: ModelPreset, seed: int = 0) -> "RSa2VA":
+    def from_preset(cls, preset: ModelPreset, seed: int = 0) -> RSa2VA:
         """tiny: random init (deterministic by seed); real presets: pinned HF revisions."""
         if preset.init == "random":
             vlm, sam, tokenizer = build_random(preset, seed)
@@ -109,11 +113,16 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         image = features[-1][index : index + 1]
         high_res = [f[index : index + 1] for f in features[:-1]]
         positional = self.sam.get_image_wide_positional_embeddings()
-        dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *image.shape[-2:])
+        dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+            1, -1, *image.shape[-2:]
+        )
         masks, iou, _, _ = self.sam.mask_decoder(
-            image_embeddings=image, image_positional_embeddings=positional,
-            sparse_prompt_embeddings=prompts.to(image.dtype)[None, :, None, :], dense_prompt_embeddings=dense,
-            multimask_output=False, high_resolution_features=high_res,
+            image_embeddings=image,
+            image_positional_embeddings=positional,
+            sparse_prompt_embeddings=prompts.to(image.dtype)[None, :, None, :],
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+            high_resolution_features=high_res,
         )
         return masks[0, :, 0], iou[0, :, 0]
 
@@ -134,36 +143,57 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
             scores.append(score)
         return logits, scores
 
-    def _mask_losses(self, logits: list[torch.Tensor], gt_masks: list[torch.Tensor], ids: list[str]):
+    def _upsample(self, logits: torch.Tensor) -> torch.Tensor:
         size = self.preset.mask_loss_size
-        preds, targets = [], []
-        for pred, gt, sid in zip(logits, gt_masks, ids):
-            if pred.shape[0] != gt.shape[0]:
-                raise ValueError(f"sample {sid}: {pred.shape[0]} [SEG] tokens in the input but {gt.shape[0]} masks")
-            if pred.shape[0]:
-                preds.append(F.interpolate(pred[:, None].float(), size=(size, size), mode="bilinear")[:, 0])
-                targets.append(gt.to(pred.device))
-        return preds, targets
+        if logits.shape[0] == 0:
+            return logits.new_zeros(0, size, size, dtype=torch.float32)
+        return F.interpolate(logits[:, None].float(), size=(size, size), mode="bilinear")[:, 0]
 
-    def forward(self, input_ids, attention_mask, mm_token_type_ids, pixel_values, image_grid_thw,
-                sam_pixel_values, labels=None, gt_masks=None, sample_ids=None, image_sizes=None) -> RSa2VAOutput:
-        """Teacher-forced forward: CE on `labels`, mask losses against `gt_masks` (one per `[SEG]`)."""
+    @staticmethod
+    def _pair_masks(preds: list[torch.Tensor], gt_masks: list[torch.Tensor], ids: list[str]):
+        for pred, gt, sid in zip(preds, gt_masks, ids):
+            if pred.shape[0] != gt.shape[0]:
+                raise ValueError(
+                    f"sample {sid}: {pred.shape[0]} [SEG] tokens in the input but {gt.shape[0]} masks"
+                )
+        return torch.cat(preds), torch.cat([gt.to(p.device) for p, gt in zip(preds, gt_masks)])
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask,
+        mm_token_type_ids,
+        pixel_values,
+        image_grid_thw,
+        sam_pixel_values,
+        labels=None,
+        gt_masks=None,
+        sample_ids=None,
+        image_sizes=None,
+    ) -> RSa2VAOutput:
+        """Teacher-forced forward: CE on `labels`, mask losses against `gt_masks` (one per `[SEG]`).
+
+        `sample_ids` name the samples in errors; `image_sizes` (from collate) is accepted and unused.
+        """
         out = self.vlm(
-            input_ids=input_ids, attention_mask=attention_mask, mm_token_type_ids=mm_token_type_ids,
-            pixel_values=pixel_values.to(self.vlm.dtype), image_grid_thw=image_grid_thw, labels=labels,
-            output_hidden_states=True, use_cache=False,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            mm_token_type_ids=mm_token_type_ids,
+            pixel_values=pixel_values.to(self.vlm.dtype),
+            image_grid_thw=image_grid_thw,
+            labels=labels,
+            output_hidden_states=True,
+            use_cache=False,
         )
         logits, scores = self.seg_masks(input_ids, out.hidden_states[-1], sam_pixel_values)
-        size = self.preset.mask_loss_size
-        pred_masks = [F.interpolate(m[:, None].float(), size=(size, size), mode="bilinear")[:, 0] for m in logits]
+        pred_masks = [self._upsample(m) for m in logits]
         zero = out.logits.sum() * 0.0 + sum(p.sum() * 0.0 for p in self.seg_projection.parameters())
         bce = dice = zero
         iou = None
         if gt_masks is not None:
             ids = sample_ids or [str(i) for i in range(input_ids.shape[0])]
-            preds, targets = self._mask_losses(logits, gt_masks, ids)
-            if preds:
-                preds, targets = torch.cat(preds), torch.cat(targets)
+            preds, targets = self._pair_masks(pred_masks, gt_masks, ids)
+            if preds.shape[0]:
                 bce, dice, iou = mask_bce(preds, targets), mask_dice(preds, targets), mask_iou(preds, targets)
         loss = None
         if labels is not None:

@@ -73,6 +73,9 @@ def count_parameters(preset: ModelPreset) -> list[TowerCount]:
                 trainable += param.numel() if param.requires_grad else 0
         counts.append(TowerCount(name, total, trainable))
     extra = [p for p in sam.parameters() if id(p) not in seen]  # no_memory_embedding
-    counts[2] = TowerCount("sam_encoder", counts[2].total + sum(p.numel() for p in extra),
-                           counts[2].trainable + sum(p.numel() for p in extra if p.requires_grad))
+    counts[2] = TowerCount(
+        "sam_encoder",
+        counts[2].total + sum(p.numel() for p in extra),
+        counts[2].trainable + sum(p.numel() for p in extra if p.requires_grad),
+    )
     return counts

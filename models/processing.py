@@ -56,11 +56,15 @@ def check_image(image: Any, sample_id: str, max_side: int) -> Image.Image:
         except Exception as e:
             raise ValueError(f"sample {sample_id}: image bytes are not a readable image ({e})") from e
     if not isinstance(image, Image.Image):
-        raise ValueError(f"sample {sample_id}: expected a PIL image or encoded bytes, got {type(image).__name__}")
+        raise ValueError(  # noqa: TRY004 (bad input is a ValueError here)
+            f"sample {sample_id}: expected a PIL image or encoded bytes, got {type(image).__name__}"
+        )
     if image.width == 0 or image.height == 0:
         raise ValueError(f"sample {sample_id}: image is empty ({image.width}x{image.height})")
     if image.mode != "RGB":
-        raise ValueError(f"sample {sample_id}: image mode is {image.mode}, not RGB; convert it with .convert('RGB')")
+        raise ValueError(
+            f"sample {sample_id}: image mode is {image.mode}, not RGB; convert it with .convert('RGB')"
+        )
     if max(image.size) > max_side:
         raise ValueError(
             f"sample {sample_id}: image is {image.width}x{image.height}, larger than the preset's limit of "
@@ -115,7 +119,7 @@ class RSa2VAProcessor:
         self.tokenizer.save_pretrained(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "RSa2VAProcessor":
+    def from_pretrained(cls, directory: str | Path) -> RSa2VAProcessor:
         from transformers import AutoTokenizer
 
         directory = Path(directory)
@@ -129,8 +133,13 @@ class RSa2VAProcessor:
         mean = torch.tensor(SAM_MEAN).view(3, 1, 1)
         std = torch.tensor(SAM_STD).view(3, 1, 1)
         sam = [
-            (torch.from_numpy(np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0)
-             .permute(2, 0, 1) - mean) / std
+            (
+                torch.from_numpy(
+                    np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
+                ).permute(2, 0, 1)
+                - mean
+            )
+            / std
             for im in images
         ]
         return {
@@ -164,11 +173,15 @@ class RSa2VAProcessor:
     def prompt_batch(self, images: list[Image.Image], questions: list[str], ids: list[str] | None = None):
         """Left-padded prompt batch for generation."""
         if len(images) != len(questions):
-            raise ValueError(f"got {len(images)} images but {len(questions)} questions; pass one question per image")
+            raise ValueError(
+                f"got {len(images)} images but {len(questions)} questions; pass one question per image"
+            )
         ids = ids or [str(i) for i in range(len(images))]
         images = [check_image(im, sid, self.settings.max_image_side) for im, sid in zip(images, ids)]
         vision = self.encode_images(images)
-        seqs = [self._prompt_ids(q, thw, sid) for q, thw, sid in zip(questions, vision["image_grid_thw"], ids)]
+        seqs = [
+            self._prompt_ids(q, thw, sid) for q, thw, sid in zip(questions, vision["image_grid_thw"], ids)
+        ]
         batch = self._finish(seqs, left=True)
         batch.update(vision)
         batch["image_sizes"] = [(im.height, im.width) for im in images]
@@ -179,7 +192,9 @@ class RSa2VAProcessor:
         size = self.settings.mask_loss_size
         out = torch.zeros(len(obj_ids), size, size)
         for k, obj in enumerate(obj_ids):
-            mask = Image.fromarray(_object_mask(sample, obj, image.height, image.width).astype(np.uint8) * 255)
+            mask = Image.fromarray(
+                _object_mask(sample, obj, image.height, image.width).astype(np.uint8) * 255
+            )
             out[k] = torch.from_numpy(np.asarray(mask.resize((size, size), Image.NEAREST)) > 127)
         return out
 
@@ -190,7 +205,9 @@ class RSa2VAProcessor:
     def _assemble(self, prompts, completions, vision, images, ids) -> dict[str, Any]:
         seqs = [p + c for p, c in zip(prompts, completions)]
         batch = self._finish(seqs, left=False)
-        batch["labels"] = self._pad([[-100] * len(p) + c for p, c in zip(prompts, completions)], -100, left=False)
+        batch["labels"] = self._pad(
+            [[-100] * len(p) + c for p, c in zip(prompts, completions)], -100, left=False
+        )
         batch.update(vision)
         batch["image_sizes"] = [(im.height, im.width) for im in images]
         batch["sample_ids"] = ids
@@ -205,7 +222,9 @@ class RSa2VAProcessor:
         ids = ids or [str(i) for i in range(len(images))]
         images = [check_image(im, sid, self.settings.max_image_side) for im, sid in zip(images, ids)]
         vision = self.encode_images(images)
-        prompts = [self._prompt_ids(q, thw, sid) for q, thw, sid in zip(questions, vision["image_grid_thw"], ids)]
+        prompts = [
+            self._prompt_ids(q, thw, sid) for q, thw, sid in zip(questions, vision["image_grid_thw"], ids)
+        ]
         return self._assemble(prompts, [list(c) for c in completions], vision, images, ids)
 
     def collate(self, samples: list[dict[str, Any]], train: bool = True) -> dict[str, Any]:
@@ -215,8 +234,12 @@ class RSa2VAProcessor:
             raise ValueError("collate needs at least one sample")
         ids = [str(s.get("id", i)) for i, s in enumerate(samples)]
         if not train:
-            return self.prompt_batch([s.get("image") for s in samples], [s.get("question") for s in samples], ids)
-        images = [check_image(s.get("image"), sid, self.settings.max_image_side) for s, sid in zip(samples, ids)]
+            return self.prompt_batch(
+                [s.get("image") for s in samples], [s.get("question") for s in samples], ids
+            )
+        images = [
+            check_image(s.get("image"), sid, self.settings.max_image_side) for s, sid in zip(samples, ids)
+        ]
         vision = self.encode_images(images)
         prompts, targets, masks = [], [], []
         for sample, sid, image, thw in zip(samples, ids, images, vision["image_grid_thw"]):

@@ -30,7 +30,9 @@ def user_prompt(question: str, sample_id: str = "?") -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"sample {sample_id}: the question is empty; every sample needs a question")
     if SEG_TOKEN in question:
-        raise ValueError(f"sample {sample_id}: the question contains {SEG_TOKEN}; remove it (it is a model token)")
+        raise ValueError(
+            f"sample {sample_id}: the question contains {SEG_TOKEN}; remove it (it is a model token)"
+        )
     return PROMPT_TEMPLATE.format(question=question.strip())
 
 
@@ -59,7 +61,9 @@ def build_target(sample: dict[str, Any]) -> tuple[str, list[str]]:
     answer = sample.get("answer") or _fallback_text(list(sample.get("answer_ids") or []), ", ")
     for part in (reasoning, answer):
         if SEG_TOKEN in part:
-            raise ValueError(f"sample {sid}: text contains a literal {SEG_TOKEN}; reference objects as <ref:ID>")
+            raise ValueError(
+                f"sample {sid}: text contains a literal {SEG_TOKEN}; reference objects as <ref:ID>"
+            )
     numbers: dict[str, int] = {}
     order: list[str] = []
     think = _rewrite(reasoning, numbers, order)

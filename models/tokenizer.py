@@ -20,13 +20,34 @@ from pathlib import Path
 
 # Qwen3-VL's added tokens, in their id order (151643 + i in the released tokenizer).
 QWEN_SPECIAL_TOKENS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 )
 QWEN_PLAIN_ADDED_TOKENS = (
-    "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
-    "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>", "<think>", "</think>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
 )
 SEG_TOKEN = "[SEG]"
 RSA2VA_SPECIAL_TOKENS = (SEG_TOKEN, "<p>", "</p>", "<vp>", "</vp>")
@@ -52,7 +73,9 @@ def _truncated_vocab_merges(n_ranks: int) -> tuple[dict[str, int], list[tuple[st
     ranks = [(tok, rank) for tok, rank in _qwen_ranks() if rank < n_ranks]
     single = {tok for tok, _ in ranks if len(tok) == 1}
     if len(single) != 256:
-        raise ValueError(f"the first {n_ranks} Qwen BPE ranks hold {len(single)}/256 single bytes; use more ranks")
+        raise ValueError(
+            f"the first {n_ranks} Qwen BPE ranks hold {len(single)}/256 single bytes; use more ranks"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "qwen_truncated.tiktoken"
         path.write_text("".join(f"{base64.b64encode(tok).decode()} {rank}\n" for tok, rank in ranks))
@@ -63,7 +86,9 @@ def add_rsa2va_tokens(tokenizer) -> None:
     """Add `[SEG]`, `<p>`, `</p>`, `<vp>`, `</vp>` as special tokens (no-op when present)."""
     missing = [t for t in RSA2VA_SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
     if missing:
-        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+        tokenizer.add_special_tokens(
+            {"additional_special_tokens": missing}, replace_extra_special_tokens=False
+        )
 
 
 def build_qwen_tokenizer(n_ranks: int, rsa2va_tokens: bool = True):
@@ -74,7 +99,9 @@ def build_qwen_tokenizer(n_ranks: int, rsa2va_tokens: bool = True):
     if not 256 <= n_ranks <= 151643:
         raise ValueError(f"tokenizer_bpe_ranks must be in [256, 151643], got {n_ranks}")
     vocab, merges = _truncated_vocab_merges(n_ranks)
-    tokenizer = Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges), eos_token=IM_END, pad_token="<|endoftext|>")
+    tokenizer = Qwen2Tokenizer(
+        vocab=dict(vocab), merges=list(merges), eos_token=IM_END, pad_token="<|endoftext|>"
+    )
     tokenizer.add_tokens([AddedToken(t, special=True) for t in QWEN_SPECIAL_TOKENS])
     tokenizer.add_tokens([AddedToken(t, special=False) for t in QWEN_PLAIN_ADDED_TOKENS])
     if rsa2va_tokens:

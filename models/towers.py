@@ -14,7 +14,14 @@ from typing import Any
 import torch
 
 from models.config import ModelPreset
-from models.tokenizer import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START, add_rsa2va_tokens, build_qwen_tokenizer
+from models.tokenizer import (
+    IMAGE_PAD,
+    VIDEO_PAD,
+    VISION_END,
+    VISION_START,
+    add_rsa2va_tokens,
+    build_qwen_tokenizer,
+)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # architecture fields compared between a preset and a downloaded checkpoint
@@ -29,8 +36,10 @@ def vlm_config(preset: ModelPreset, token_ids: dict[str, int] | None = None):
     kwargs: dict[str, Any] = {k: v for k, v in preset.vlm_config.items()}
     if token_ids:
         kwargs.update(
-            image_token_id=token_ids[IMAGE_PAD], video_token_id=token_ids[VIDEO_PAD],
-            vision_start_token_id=token_ids[VISION_START], vision_end_token_id=token_ids[VISION_END],
+            image_token_id=token_ids[IMAGE_PAD],
+            video_token_id=token_ids[VIDEO_PAD],
+            vision_start_token_id=token_ids[VISION_START],
+            vision_end_token_id=token_ids[VISION_END],
         )
         kwargs["text_config"] = dict(kwargs["text_config"], vocab_size=len(token_ids))
     return Qwen3VLConfig(**kwargs)
@@ -84,7 +93,9 @@ def build_pretrained(preset: ModelPreset):
                 "of the snapshot you use (or point `repo:` at a local directory)"
             )
     dtype = DTYPES[preset.dtype]
-    vlm = Qwen3VLForConditionalGeneration.from_pretrained(preset.vlm.repo, revision=preset.vlm.revision, dtype=dtype)
+    vlm = Qwen3VLForConditionalGeneration.from_pretrained(
+        preset.vlm.repo, revision=preset.vlm.revision, dtype=dtype
+    )
     _check_arch(preset, vlm)
     tokenizer = AutoTokenizer.from_pretrained(preset.vlm.repo, revision=preset.vlm.revision)
     add_rsa2va_tokens(tokenizer)
@@ -119,7 +130,9 @@ def apply_policy(preset: ModelPreset, vlm, sam, projection: torch.nn.Module) -> 
     inner.visual.requires_grad_(not policy.freeze_vision)
     inner.language_model.requires_grad_(not policy.freeze_llm)
     vlm.lm_head.requires_grad_(not policy.freeze_llm or policy.train_embeddings)
-    inner.language_model.get_input_embeddings().requires_grad_(not policy.freeze_llm or policy.train_embeddings)
+    inner.language_model.get_input_embeddings().requires_grad_(
+        not policy.freeze_llm or policy.train_embeddings
+    )
     sam.requires_grad_(False)
     sam.vision_encoder.requires_grad_(not policy.freeze_sam_encoder)
     sam.no_memory_embedding.requires_grad_(not policy.freeze_sam_encoder)
@@ -127,7 +140,11 @@ def apply_policy(preset: ModelPreset, vlm, sam, projection: torch.nn.Module) -> 
     sam.prompt_encoder.no_mask_embed.requires_grad_(policy.train_mask_decoder)  # the only prompt part used
     # heads whose outputs never reach a loss: the IoU / object-score heads and the multimask outputs
     decoder = sam.mask_decoder
-    for unused in (decoder.iou_prediction_head, decoder.pred_obj_score_head, *decoder.output_hypernetworks_mlps[1:]):
+    for unused in (
+        decoder.iou_prediction_head,
+        decoder.pred_obj_score_head,
+        *decoder.output_hypernetworks_mlps[1:],
+    ):
         unused.requires_grad_(False)
     projection.requires_grad_(policy.train_projection)
     for name, param in vlm.named_parameters():

@@ -1,6 +1,6 @@
 """Trace: one model output — text, the role of each `[SEG]`, and one mask (RLE) + score per `[SEG]`.
 
-    trace.to_prediction("sample-1")  # {"id", "text", "masks", "scores"}: a predictions JSONL line
+trace.to_prediction("sample-1")  # {"id", "text", "masks", "scores"}: a predictions JSONL line
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Trace:
             )
 
     @classmethod
-    def build(cls, text: str, masks: list[dict], scores: list[float], token_ids: list[int]) -> "Trace":
+    def build(cls, text: str, masks: list[dict], scores: list[float], token_ids: list[int]) -> Trace:
         """Parse `text` for `[SEG]` positions and roles (evaluation.trace rules) and attach the masks."""
         parsed = parse_trace(text)
         return cls(text, parsed.seg_positions, parsed.roles, tuple(masks), tuple(scores), tuple(token_ids))

@@ -131,13 +131,13 @@ def submit(client, package: Path, opts: SubmitOptions) -> Submission:
     host = opts.host.rstrip("/")
     with contextlib.redirect_stdout(sys.stderr):  # kfp prints its own links; stdout is the run URL only
         experiment = client.create_experiment(name=opts.experiment, namespace=opts.namespace)
-        common = dict(
-            experiment_id=experiment.experiment_id,
-            job_name=opts.run_name,
-            pipeline_package_path=str(package),
-            params=dict(opts.params),
-            service_account=opts.service_account or None,
-        )
+        common = {
+            "experiment_id": experiment.experiment_id,
+            "job_name": opts.run_name,
+            "pipeline_package_path": str(package),
+            "params": dict(opts.params),
+            "service_account": opts.service_account or None,
+        }
         if opts.recurring:
             job = client.create_recurring_run(cron_expression=opts.recurring, max_concurrency=1, no_catchup=True, **common)
             return Submission("recurring run", job.recurring_run_id, f"{host}/#/recurringrun/details/{job.recurring_run_id}")

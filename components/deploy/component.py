@@ -31,8 +31,13 @@ def deploy(
         return deploy_local(model_uri, name=name, port=port, timeout=timeout_s)
     if mode != "kubernetes":
         raise ValueError(f"mode {mode!r}: use 'local' or 'kubernetes'")
-    cfg = DeployConfig(name=name, model_uri=pin_version(model_uri), namespace=namespace,
-                       tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""),
-                       canary_percent=None if canary_percent < 0 else canary_percent,
-                       deployment_mode=deployment_mode, gpus=gpus)
+    cfg = DeployConfig(
+        name=name,
+        model_uri=pin_version(model_uri),
+        namespace=namespace,
+        tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""),
+        canary_percent=None if canary_percent < 0 else canary_percent,
+        deployment_mode=deployment_mode,
+        gpus=gpus,
+    )
     return deploy_kubernetes(cfg, timeout=timeout_s)

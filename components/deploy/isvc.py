@@ -36,7 +36,9 @@ class DeployConfig:
     cpu: str = "4"
     memory: str = "24Gi"
     node_selector: dict[str, str] = field(default_factory=lambda: {"vrt.io/pool": "gpu"})
-    tolerations: tuple[dict[str, str], ...] = ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
+    tolerations: tuple[dict[str, str], ...] = (
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    )
     service_account: str = "vrt-model-reader"
     s3_secret: str = ""
     tracking_uri: str = ""
@@ -48,11 +50,17 @@ class DeployConfig:
 
     def __post_init__(self) -> None:
         if not _DNS_RE.match(self.name):
-            raise ValueError(f"name {self.name!r} must be a DNS label (a-z, 0-9, '-', start with a letter, <= 45 chars)")
+            raise ValueError(
+                f"name {self.name!r} must be a DNS label (a-z, 0-9, '-', start with a letter, <= 45 chars)"
+            )
         if not (self.model_uri.startswith(("s3://", "models:/"))):
-            raise ValueError(f"model_uri {self.model_uri!r} must be s3://... or models:/NAME/VERSION for a cluster deploy")
+            raise ValueError(
+                f"model_uri {self.model_uri!r} must be s3://... or models:/NAME/VERSION for a cluster deploy"
+            )
         if self.model_uri.startswith("models:/") and not self.tracking_uri:
-            raise ValueError("a models:/ URI needs tracking_uri (the MLflow server the predictor resolves it with)")
+            raise ValueError(
+                "a models:/ URI needs tracking_uri (the MLflow server the predictor resolves it with)"
+            )
         if self.deployment_mode not in MODES:
             raise ValueError(f"deployment_mode {self.deployment_mode!r}: use one of {', '.join(MODES)}")
         if self.canary_percent is not None and not 0 <= self.canary_percent <= 100:
@@ -63,10 +71,15 @@ class DeployConfig:
 
 def _container(cfg: DeployConfig) -> dict[str, Any]:
     from_s3 = cfg.model_uri.startswith("s3://")
-    env = [{"name": "STORAGE_URI", "value": cfg.model_uri}] if from_s3 else [
-        {"name": "MLFLOW_TRACKING_URI", "value": cfg.tracking_uri}]
-    resources: dict[str, dict[str, Any]] = {"requests": {"cpu": cfg.cpu, "memory": cfg.memory},
-                                            "limits": {"memory": cfg.memory}}
+    env = (
+        [{"name": "STORAGE_URI", "value": cfg.model_uri}]
+        if from_s3
+        else [{"name": "MLFLOW_TRACKING_URI", "value": cfg.tracking_uri}]
+    )
+    resources: dict[str, dict[str, Any]] = {
+        "requests": {"cpu": cfg.cpu, "memory": cfg.memory},
+        "limits": {"memory": cfg.memory},
+    }
     if cfg.gpus:
         resources["requests"]["nvidia.com/gpu"] = cfg.gpus
         resources["limits"]["nvidia.com/gpu"] = cfg.gpus
@@ -74,13 +87,26 @@ def _container(cfg: DeployConfig) -> dict[str, Any]:
         "name": "kserve-container",
         "image": cfg.image,
         "command": ["python", "-m", "components.deploy.server"],
-        "args": ["--model_uri", MOUNT if from_s3 else cfg.model_uri, "--model_name", cfg.model_name,
-                 "--host", "0.0.0.0", "--http_port", str(PORT), "--max_new_tokens", str(cfg.max_new_tokens)],
+        "args": [
+            "--model_uri",
+            MOUNT if from_s3 else cfg.model_uri,
+            "--model_name",
+            cfg.model_name,
+            "--host",
+            "0.0.0.0",
+            "--http_port",
+            str(PORT),
+            "--max_new_tokens",
+            str(cfg.max_new_tokens),
+        ],
         "ports": [{"containerPort": PORT, "protocol": "TCP"}],
         "env": env,
         "resources": resources,
-        "readinessProbe": {"httpGet": {"path": f"/v2/models/{cfg.model_name}/ready", "port": PORT},
-                           "periodSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": f"/v2/models/{cfg.model_name}/ready", "port": PORT},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
     if cfg.s3_secret:

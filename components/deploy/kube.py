@@ -42,9 +42,14 @@ def apply_inference_service(obj: dict[str, Any], api: Any = None) -> dict[str, A
         current = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     except ApiException as e:
         if e.status != 404:
-            raise UserError(f"cannot read InferenceService {namespace}/{name}: HTTP {e.status} {e.reason}") from e
+            raise UserError(
+                f"cannot read InferenceService {namespace}/{name}: HTTP {e.status} {e.reason}"
+            ) from e
         return api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, obj)
-    updated = {**obj, "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}}
+    updated = {
+        **obj,
+        "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
+    }
     return api.replace_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, updated)
 
 
@@ -71,6 +76,8 @@ def wait_ready(name: str, namespace: str, timeout: float, api: Any = None, poll:
         elif ready:
             last = f"{ready.get('reason', '')}: {ready.get('message', '')}".strip(": ")
         if time.monotonic() >= deadline:
-            raise UserError(f"InferenceService {namespace}/{name} not Ready after {timeout:.0f}s ({last}); "
-                            f"inspect it with `kubectl -n {namespace} describe isvc {name}`")
+            raise UserError(
+                f"InferenceService {namespace}/{name} not Ready after {timeout:.0f}s ({last}); "
+                f"inspect it with `kubectl -n {namespace} describe isvc {name}`"
+            )
         time.sleep(poll)

@@ -49,12 +49,16 @@ def resolve_model_dir(uri: str, cache_dir: Path) -> tuple[Path, str]:
         name = _MODELS_RE.match(uri)["name"]
         mlflow.set_tracking_uri(tracking_uri())
         dest = cache_dir / f"{name}-v{version}"
-        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest)))
+        path = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest))
+        )
         return _check_model_dir(path, uri), version
     if storage.is_s3(uri):
-        dest = cache_dir / re.sub(r"[^\w.-]+", "_", uri[len("s3://"):]).strip("_")
+        dest = cache_dir / re.sub(r"[^\w.-]+", "_", uri[len("s3://") :]).strip("_")
         return _check_model_dir(storage.download_dir(uri, dest), uri), ""
     path = Path(uri)
     if not path.is_dir():
-        raise UserError(f"{uri} is not a directory: pass a model directory, s3://BUCKET/PREFIX or models:/NAME@ALIAS")
+        raise UserError(
+            f"{uri} is not a directory: pass a model directory, s3://BUCKET/PREFIX or models:/NAME@ALIAS"
+        )
     return _check_model_dir(path, uri), ""

@@ -53,23 +53,31 @@ def decode_image(data: str | bytes, limits: Limits, where: str) -> Image.Image:
     if not isinstance(data, str | bytes) or not data:
         raise BadRequest(f"{where}: image must be a non-empty base64 string")
     if len(data) > limits.max_image_bytes * 4 // 3 + 4:
-        raise BadRequest(f"{where}: image is larger than {limits.max_image_bytes} bytes; downscale or recompress it")
+        raise BadRequest(
+            f"{where}: image is larger than {limits.max_image_bytes} bytes; downscale or recompress it"
+        )
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise BadRequest(f"{where}: image is not valid base64 ({e}); send base64.b64encode(file bytes)") from e
+        raise BadRequest(
+            f"{where}: image is not valid base64 ({e}); send base64.b64encode(file bytes)"
+        ) from e
     if len(raw) > limits.max_image_bytes:
         raise BadRequest(f"{where}: image is {len(raw)} bytes, over the limit of {limits.max_image_bytes}")
     try:
         with Image.open(io.BytesIO(raw)) as probe:
             width, height = probe.size
             if width * height > limits.max_pixels:
-                raise BadRequest(f"{where}: image is {width}x{height} pixels, over the limit of {limits.max_pixels}; "
-                                 "downscale it")
+                raise BadRequest(
+                    f"{where}: image is {width}x{height} pixels, over the limit of {limits.max_pixels}; "
+                    "downscale it"
+                )
             probe.load()
             return probe.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise BadRequest(f"{where}: bytes are not a readable image ({e.__class__.__name__}); send PNG or JPEG") from e
+        raise BadRequest(
+            f"{where}: bytes are not a readable image ({e.__class__.__name__}); send PNG or JPEG"
+        ) from e
 
 
 def check_question(question: Any, limits: Limits, where: str) -> str:
@@ -83,8 +91,9 @@ def check_question(question: Any, limits: Limits, where: str) -> str:
     if not question.strip():
         raise BadRequest(f"{where}: question is empty; ask something about the image")
     if len(question) > limits.max_question_chars:
-        raise BadRequest(f"{where}: question has {len(question)} characters, over the limit of "
-                         f"{limits.max_question_chars}")
+        raise BadRequest(
+            f"{where}: question has {len(question)} characters, over the limit of {limits.max_question_chars}"
+        )
     return question
 
 
@@ -92,7 +101,9 @@ def _check_batch(n: int, limits: Limits, what: str) -> None:
     if n == 0:
         raise BadRequest(f"{what} is empty; send at least one image + question")
     if n > limits.max_batch:
-        raise BadRequest(f"{what} has {n} items, over the batch limit of {limits.max_batch}; split the request")
+        raise BadRequest(
+            f"{what} has {n} items, over the batch limit of {limits.max_batch}; split the request"
+        )
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -104,7 +115,9 @@ def _flag(value: Any, where: str) -> bool:
 def parse_v1(body: Any, limits: Limits) -> list[Query]:
     """`{"instances": [{"image_b64", "question", "overlay"?}]}` -> queries."""
     if not isinstance(body, dict) or "instances" not in body:
-        raise BadRequest('v1 body must be a JSON object with "instances": [{"image_b64": ..., "question": ...}]')
+        raise BadRequest(
+            'v1 body must be a JSON object with "instances": [{"image_b64": ..., "question": ...}]'
+        )
     instances = body["instances"]
     if not isinstance(instances, list):
         raise BadRequest('"instances" must be a list')
@@ -128,14 +141,18 @@ def parse_v1(body: Any, limits: Limits) -> list[Query]:
 
 def _v2_strings(inputs: dict[str, Any], name: str) -> list:
     if name not in inputs:
-        raise BadRequest(f'v2 request lacks input "{name}" (BYTES, shape [N]); inputs are "image" and "question"')
+        raise BadRequest(
+            f'v2 request lacks input "{name}" (BYTES, shape [N]); inputs are "image" and "question"'
+        )
     tensor = inputs[name]
     if tensor.datatype != "BYTES":
         raise BadRequest(f'input "{name}" must have datatype BYTES, got {tensor.datatype}')
     data, shape = tensor.data, list(tensor.shape or [])
     if len(shape) != 1 or not isinstance(data, list) or len(data) != shape[0]:
         count = len(data) if isinstance(data, list) else "non-list"
-        raise BadRequest(f'input "{name}" must have shape [N] matching its data; got shape {shape} with {count} items')
+        raise BadRequest(
+            f'input "{name}" must have shape [N] matching its data; got shape {shape} with {count} items'
+        )
     if not all(isinstance(d, str | bytes) for d in data):
         raise BadRequest(f'input "{name}" data must be strings (base64 for "image")')
     return data
@@ -146,7 +163,7 @@ def parse_v2(request: Any, limits: Limits) -> list[Query]:
     inputs = {t.name: t for t in request.inputs}
     unknown = sorted(set(inputs) - {"image", "question"})
     if unknown:
-        raise BadRequest(f"unknown input(s) {unknown}; the inputs are \"image\" and \"question\"")
+        raise BadRequest(f'unknown input(s) {unknown}; the inputs are "image" and "question"')
     images, questions = _v2_strings(inputs, "image"), _v2_strings(inputs, "question")
     if len(images) != len(questions):
         raise BadRequest(f'inputs "image" ({len(images)}) and "question" ({len(questions)}) differ in length')

@@ -2,13 +2,12 @@
 
 `load()` resolves the model URI (directory, s3://, models:/NAME@ALIAS), loads the weights
 and only then sets `ready`. preprocess validates (client mistakes -> InvalidInput -> HTTP 400),
-predict runs the model in a worker thread (one batch at a time, the event loop stays free),
-postprocess shapes the v1 dict or v2 InferResponse. Served by components/deploy/server.py.
+predict hands the queries to a MicroBatcher (concurrent requests share one model call in a
+worker thread; the event loop stays free), postprocess shapes the v1 dict or v2 InferResponse. Served by components/deploy/server.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 import threading
@@ -21,25 +20,29 @@ from typing import Any
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 
+from components.deploy.batcher import MicroBatcher
 from components.deploy.loader import resolve_model_dir
 from components.deploy.payload import BadRequest, Limits, Query, parse_v1, parse_v2
 from components.deploy.response import build_result
 
 
 @dataclass(frozen=True)
-class GenerationConfig:
-    """Decoding settings of the server (greedy)."""
+class InferenceConfig:
+    """Greedy decoding length, and how many queries of concurrent requests one model call may take."""
 
     max_new_tokens: int = 256
+    batch_items: int = 8
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens!r}")
+        for name in ("max_new_tokens", "batch_items"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass
 class Batch:
-    """Validated queries of one HTTP request, the protocol they came in, and their results."""
+    """One HTTP request: its validated queries, the protocol it came in, and its results."""
 
     queries: list[Query]
     v2: bool
@@ -51,16 +54,23 @@ class Batch:
 class VrtPredictor(Model):
     """Grounded visual reasoning: image + question -> reasoning text and one mask per traced object."""
 
-    def __init__(self, name: str, model_uri: str, limits: Limits = Limits(),
-                 generation: GenerationConfig = GenerationConfig(), cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        model_uri: str,
+        limits: Limits | None = None,
+        inference: InferenceConfig | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         super().__init__(name)
         self.model_uri = model_uri
-        self.limits = limits
-        self.generation = generation
+        self.limits = limits or Limits()
+        self.inference = inference or InferenceConfig()
         self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="vrt-serve-"))
         self.version = ""
         self._model = None
         self._lock = threading.Lock()
+        self._batcher = MicroBatcher(self.infer, self.inference.batch_items)
 
     def load(self) -> bool:
         from models import RSa2VA
@@ -75,7 +85,9 @@ class VrtPredictor(Model):
         start = time.perf_counter()
         try:
             if isinstance(payload, InferRequest):
-                batch = Batch(parse_v2(payload, self.limits), v2=True, request_id=payload.id or uuid.uuid4().hex)
+                batch = Batch(
+                    parse_v2(payload, self.limits), v2=True, request_id=payload.id or uuid.uuid4().hex
+                )
             else:
                 batch = Batch(parse_v1(payload, self.limits), v2=False)
         except BadRequest as e:
@@ -83,22 +95,36 @@ class VrtPredictor(Model):
         batch.decode_ms = (time.perf_counter() - start) * 1000
         return batch
 
-    def infer(self, queries: list[Query]) -> tuple[list[Any], float]:
-        """Run the model on validated queries (thread-safe: one batch at a time); returns traces and ms."""
+    def infer(self, queries: list[Query]) -> list[Any]:
+        """Run the model on validated queries (thread-safe: one call at a time); one Trace per query."""
         with self._lock:
-            start = time.perf_counter()
-            traces = self._model.predict([q.image for q in queries], [q.question for q in queries],
-                                         max_new_tokens=self.generation.max_new_tokens, do_sample=False)
-            return traces, (time.perf_counter() - start) * 1000
+            return self._model.predict(
+                [q.image for q in queries],
+                [q.question for q in queries],
+                max_new_tokens=self.inference.max_new_tokens,
+                do_sample=False,
+                batch_size=self.inference.batch_items,
+            )
 
     async def predict(self, batch: Batch, headers: dict[str, str] | None = None) -> Batch:
-        traces, predict_ms = await asyncio.get_running_loop().run_in_executor(None, self.infer, batch.queries)
-        timings = {"decode_ms": round(batch.decode_ms, 3), "predict_ms": round(predict_ms, 3)}
-        batch.results = [build_result(t, q.image, q.overlay, timings) for t, q in zip(traces, batch.queries, strict=True)]
+        traces, info = await self._batcher.submit(batch.queries)
+        timings = {
+            "decode_ms": round(batch.decode_ms, 3),
+            "queue_ms": info.queue_ms,
+            "predict_ms": info.run_ms,
+            "batch_items": info.batch_items,
+        }
+        batch.results = [
+            build_result(t, q.image, q.overlay, timings) for t, q in zip(traces, batch.queries, strict=True)
+        ]
         return batch
 
-    async def postprocess(self, batch: Batch, headers: dict[str, str] | None = None,
-                          response_headers: dict[str, str] | None = None) -> dict | InferResponse:
+    async def postprocess(
+        self,
+        batch: Batch,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict | InferResponse:
         if not batch.v2:
             return {"predictions": batch.results}
         n = len(batch.results)
@@ -108,5 +134,7 @@ class VrtPredictor(Model):
             InferOutput("timings", [n], "BYTES", [json.dumps(r["timings"]) for r in batch.results]),
         ]
         if any(q.overlay for q in batch.queries):
-            outputs.append(InferOutput("overlay_png_b64", [n], "BYTES", [r["overlay_png_b64"] for r in batch.results]))
+            outputs.append(
+                InferOutput("overlay_png_b64", [n], "BYTES", [r["overlay_png_b64"] for r in batch.results])
+            )
         return InferResponse(batch.request_id, self.name, outputs, model_version=self.version or None)

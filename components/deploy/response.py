@@ -20,7 +20,10 @@ COLOURS = {"reasoning": (255, 170, 0), "answer": (0, 160, 255)}
 
 def _rle(mask: dict) -> dict:
     counts = mask["counts"]
-    return {"size": list(mask["size"]), "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+    return {
+        "size": list(mask["size"]),
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
 
 
 def trace_objects(trace: Any) -> list[dict]:
@@ -28,18 +31,22 @@ def trace_objects(trace: Any) -> list[dict]:
     from pycocotools import mask as mask_utils
 
     objects = []
-    for pos, role, mask, score in zip(trace.seg_positions, trace.roles, trace.masks, trace.scores, strict=True):
+    for pos, role, mask, score in zip(
+        trace.seg_positions, trace.roles, trace.masks, trace.scores, strict=True
+    ):
         if role not in COLOURS:
             continue
         rle = _rle(mask)
         bbox = mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
-        objects.append({
-            "role": role,
-            "mask": rle,
-            "bbox": [round(float(v), 2) for v in bbox],
-            "score": round(float(score), 6),
-            "span": [pos, pos + len(SEG)],
-        })
+        objects.append(
+            {
+                "role": role,
+                "mask": rle,
+                "bbox": [round(float(v), 2) for v in bbox],
+                "score": round(float(score), 6),
+                "span": [pos, pos + len(SEG)],
+            }
+        )
     return objects
 
 
@@ -53,7 +60,9 @@ def overlay_png(image: Image.Image, objects: list[dict], alpha: float = 0.5) -> 
         region = mask_utils.decode(rle).astype(bool)
         if region.shape != canvas.shape[:2]:
             raise ValueError(f"mask of size {region.shape} does not match the image's {canvas.shape[:2]}")
-        canvas[region] = (1 - alpha) * canvas[region] + alpha * np.array(COLOURS[obj["role"]], dtype=np.float32)
+        canvas[region] = (1 - alpha) * canvas[region] + alpha * np.array(
+            COLOURS[obj["role"]], dtype=np.float32
+        )
     buf = io.BytesIO()
     Image.fromarray(canvas.round().astype(np.uint8)).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")

@@ -16,7 +16,7 @@ from pathlib import Path
 from kserve import ModelServer
 
 from components.deploy.payload import Limits
-from components.deploy.predictor import GenerationConfig, VrtPredictor
+from components.deploy.predictor import InferenceConfig, VrtPredictor
 from vrt.console import console
 
 
@@ -39,20 +39,30 @@ def _bad_request_handler():
     from kserve.model_server import app
 
     async def handler(_request, exc: RequestValidationError) -> JSONResponse:
-        details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()
+        )
         return JSONResponse(status_code=400, content={"error": f"malformed request body: {details}"})
 
     app.add_exception_handler(RequestValidationError, handler)
 
 
-def serve(model_uri: str, host: str = "127.0.0.1", port: int = 8080, name: str = "vrt",
-          limits: Limits = Limits(), generation: GenerationConfig = GenerationConfig(),
-          cache_dir: Path | None = None) -> None:
+def serve(
+    model_uri: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    name: str = "vrt",
+    limits: Limits | None = None,
+    inference: InferenceConfig | None = None,
+    cache_dir: Path | None = None,
+) -> None:
     """Load the model (ready only after load), then serve until SIGINT/SIGTERM."""
-    predictor = VrtPredictor(name, model_uri, limits=limits, generation=generation, cache_dir=cache_dir)
+    predictor = VrtPredictor(name, model_uri, limits=limits, inference=inference, cache_dir=cache_dir)
     predictor.load()
-    console.print(f"serving {model_uri}{f' (version {predictor.version})' if predictor.version else ''} at "
-                  f"http://{host}:{port}/v1/models/{name}:predict and /v2/models/{name}/infer")
+    console.print(
+        f"serving {model_uri}{f' (version {predictor.version})' if predictor.version else ''} at "
+        f"http://{host}:{port}/v1/models/{name}:predict and /v2/models/{name}/infer"
+    )
     _bad_request_handler()
     HostModelServer(host, port).start([predictor])
 
@@ -64,14 +74,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model_name", default="vrt", help="name in the URL paths")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--http_port", type=int, default=8080)
-    parser.add_argument("--max_new_tokens", type=int, default=GenerationConfig().max_new_tokens)
+    parser.add_argument("--max_new_tokens", type=int, default=InferenceConfig().max_new_tokens)
+    parser.add_argument(
+        "--batch_items", type=int, default=InferenceConfig().batch_items, help="queries per model call"
+    )
     parser.add_argument("--max_image_bytes", type=int, default=defaults.max_image_bytes)
     parser.add_argument("--max_pixels", type=int, default=defaults.max_pixels)
     parser.add_argument("--max_question_chars", type=int, default=defaults.max_question_chars)
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch)
     args = parser.parse_args(argv)
     limits = Limits(args.max_image_bytes, args.max_pixels, args.max_question_chars, args.max_batch)
-    serve(args.model_uri, args.host, args.http_port, args.model_name, limits, GenerationConfig(args.max_new_tokens))
+    serve(
+        args.model_uri,
+        args.host,
+        args.http_port,
+        args.model_name,
+        limits,
+        InferenceConfig(args.max_new_tokens, args.batch_items),
+    )
 
 
 if __name__ == "__main__":

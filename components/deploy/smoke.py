@@ -1,7 +1,7 @@
 """Smoke test of a running predictor: ready, then one v1 and one v2 request with a generated image.
 
-    from components.deploy.smoke import smoke_test
-    smoke_test("http://127.0.0.1:8080", "vrt")   # raises RuntimeError saying what failed
+from components.deploy.smoke import smoke_test
+smoke_test("http://127.0.0.1:8080", "vrt")   # raises RuntimeError saying what failed
 """
 
 from __future__ import annotations
@@ -60,13 +60,18 @@ def wait_ready(base_url: str, name: str, timeout: float, alive=lambda: True) -> 
 def smoke_test(base_url: str, name: str) -> dict:
     """One v1 and one v2 request; returns the v1 prediction. RuntimeError names what is wrong."""
     image = sample_image_b64()
-    status, body = post_json(f"{base_url}/v1/models/{name}:predict",
-                             {"instances": [{"image_b64": image, "question": QUESTION}]})
+    status, body = post_json(
+        f"{base_url}/v1/models/{name}:predict", {"instances": [{"image_b64": image, "question": QUESTION}]}
+    )
     predictions = body.get("predictions") if status == 200 else None
     if not predictions or not isinstance(predictions[0].get("text"), str) or "objects" not in predictions[0]:
         raise RuntimeError(f"v1 smoke request failed: HTTP {status} {json.dumps(body)[:300]}")
-    v2_body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [image]},
-                          {"name": "question", "datatype": "BYTES", "shape": [1], "data": [QUESTION]}]}
+    v2_body = {
+        "inputs": [
+            {"name": "image", "datatype": "BYTES", "shape": [1], "data": [image]},
+            {"name": "question", "datatype": "BYTES", "shape": [1], "data": [QUESTION]},
+        ]
+    }
     status, body = post_json(f"{base_url}/v2/models/{name}/infer", v2_body)
     names = [o.get("name") for o in body.get("outputs", [])] if status == 200 else []
     if names[:3] != ["text", "objects", "timings"]:

@@ -41,18 +41,33 @@ def _stop_previous(record: Path) -> None:
     record.unlink()
 
 
-def deploy_local(model_uri: str, name: str = "vrt", port: int = 0, timeout: float = 300.0,
-                 max_new_tokens: int = 256) -> str:
+def deploy_local(
+    model_uri: str, name: str = "vrt", port: int = 0, timeout: float = 300.0, max_new_tokens: int = 256
+) -> str:
     """Start (or restart) the local server for `model_uri`, wait for ready, smoke-test; returns its URL."""
     from components.deploy.local import start_local
 
     record = STATE_DIR / f"{name}.json"
     _stop_previous(record)
-    server = start_local(model_uri, port or _free_port(), name=name, timeout=timeout,
-                         extra_args=("--max_new_tokens", str(max_new_tokens)), detach=True)
+    server = start_local(
+        model_uri,
+        port or _free_port(),
+        name=name,
+        timeout=timeout,
+        extra_args=("--max_new_tokens", str(max_new_tokens)),
+        detach=True,
+    )
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"pid": server.process.pid, "url": server.url, "model_uri": model_uri,
-                                  "log": str(server.log_path)}))
+    record.write_text(
+        json.dumps(
+            {
+                "pid": server.process.pid,
+                "url": server.url,
+                "model_uri": model_uri,
+                "log": str(server.log_path),
+            }
+        )
+    )
     return server.url
 
 
@@ -62,7 +77,7 @@ def pin_version(model_uri: str) -> str:
         return model_uri
     from components.register import registry
 
-    name, alias = model_uri[len("models:/"):].split("@", 1)
+    name, alias = model_uri[len("models:/") :].split("@", 1)
     return f"models:/{name}/{registry.get_version(name, alias).version}"
 
 
@@ -76,5 +91,7 @@ def deploy_kubernetes(cfg: DeployConfig, timeout: float = 900.0, api=None) -> st
     try:
         smoke_test(url, cfg.model_name)
     except (RuntimeError, OSError) as e:
-        raise UserError(f"InferenceService {cfg.namespace}/{cfg.name} is Ready but its smoke test failed: {e}") from e
+        raise UserError(
+            f"InferenceService {cfg.namespace}/{cfg.name} is Ready but its smoke test failed: {e}"
+        ) from e
     return url

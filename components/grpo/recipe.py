@@ -187,6 +187,8 @@ class GRPORecipe:
 
         with self.engine.full_state_context():
             if self.rank == 0:
+                for p in self.policy.parameters():  # own storage, not views of DeepSpeed's flat buffers
+                    p.data = p.data.clone()
                 lineage = {"dataset": self.job["dataset"], "dataset_sha256": self.expect["dataset_sha256"],
                            "config": self.cfg.source, "mlflow_run_id": self.job["run_id"],
                            "resumed_from": self.job["resume"], "base": self.job["model_uri"], "method": "grpo"}

@@ -39,7 +39,9 @@ class GateConfig:
             raise ValueError(f"gate: {self.primary!r} is both the primary and a guard metric; list it once")
 
     @classmethod
-    def from_values(cls, primary: str, margin: float, guards: str | tuple[str, ...], tolerance: float) -> GateConfig:
+    def from_values(
+        cls, primary: str, margin: float, guards: str | tuple[str, ...], tolerance: float
+    ) -> GateConfig:
         """Build from step/CLI values; `guards` may be a comma-separated string ('' for none)."""
         if isinstance(guards, str):
             guards = tuple(g.strip() for g in guards.split(",") if g.strip())
@@ -73,7 +75,9 @@ def decide(candidate: Mapping[str, float], champion: Mapping[str, float] | None,
     cand_guards = {g: _metric(candidate, g, "candidate") for g in cfg.guards}
     if champion is None:
         if cand_primary < cfg.min_primary - EPS:
-            return Decision(False, f"no champion yet, but {cfg.primary}={cand_primary:.4g} < min {cfg.min_primary:.4g}")
+            return Decision(
+                False, f"no champion yet, but {cfg.primary}={cand_primary:.4g} < min {cfg.min_primary:.4g}"
+            )
         return Decision(True, f"first champion: {cfg.primary}={cand_primary:.4g}")
     champ_primary = _metric(champion, cfg.primary, "champion")
     gain = cand_primary - champ_primary
@@ -86,4 +90,6 @@ def decide(candidate: Mapping[str, float], champion: Mapping[str, float] | None,
         drop = _metric(champion, name, "champion") - value
         if drop > cfg.tolerance + EPS:
             return Decision(False, f"guard {name} dropped by {drop:.4g} > tolerance {cfg.tolerance:.4g}")
-    return Decision(True, f"{cfg.primary} {cand_primary:.4g} beats champion {champ_primary:.4g} by {gain:+.4g}")
+    return Decision(
+        True, f"{cfg.primary} {cand_primary:.4g} beats champion {champ_primary:.4g} by {gain:+.4g}"
+    )

@@ -94,7 +94,9 @@ def get_version(name: str, ref: str) -> VersionInfo:
     """`ref` is a version number or an alias ('champion', 'challenger', ...)."""
     c = client()
     if ref.isdigit():
-        return _info(_mlflow_call(f"model {name!r} version {ref}", c.get_model_version, name, ref), aliases(name))
+        return _info(
+            _mlflow_call(f"model {name!r} version {ref}", c.get_model_version, name, ref), aliases(name)
+        )
     return _info(_mlflow_call(f"model {name!r} alias {ref!r}", c.get_model_version_by_alias, name, ref))
 
 
@@ -157,7 +159,9 @@ def gate(name: str, version: str, cfg: GateConfig) -> Decision:
     try:
         decision = decide(candidate.metrics, current.metrics if current else None, cfg)
     except ValueError as e:
-        raise UserError(f"cannot gate {name} version {version}: {e}; register it with evaluation metrics") from e
+        raise UserError(
+            f"cannot gate {name} version {version}: {e}; register it with evaluation metrics"
+        ) from e
     if decision.promote:
         _set_champion(name, candidate.version, decision.reason)
     else:
@@ -171,8 +175,10 @@ def promote(name: str, version: str, cfg: GateConfig, force: bool = False, reaso
     if not force:
         decision = gate(name, version, cfg)
         if not decision.promote:
-            raise UserError(f"{name} version {version} did not pass the gate: {decision.reason}; "
-                            "it is now the challenger (use --force --reason '...' to override)")
+            raise UserError(
+                f"{name} version {version} did not pass the gate: {decision.reason}; "
+                "it is now the challenger (use --force --reason '...' to override)"
+            )
         return decision
     if not reason.strip():
         raise UserError("--force needs --reason 'why' (it is recorded in the champion history)")

@@ -40,7 +40,9 @@ def read_model_artifact(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"model artifact {path} is not readable JSON ({e}); pass the training step's Model output") from e
+        raise UserError(
+            f"model artifact {path} is not readable JSON ({e}); pass the training step's Model output"
+        ) from e
     if not isinstance(data, dict) or not data.get("uri"):
         raise UserError(f"model artifact {path} has no 'uri' field; it must point at the model directory")
     return data
@@ -54,7 +56,9 @@ def artifact_values(path: str, metadata: dict[str, Any] | None) -> dict[str, Any
         try:
             data = json.loads(file.read_text() or "{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"artifact file {path} is not JSON ({e}); the producing step must write a JSON object") from e
+            raise UserError(
+                f"artifact file {path} is not JSON ({e}); the producing step must write a JSON object"
+            ) from e
         if isinstance(data, dict):
             values.update(data)
     return values
@@ -76,14 +80,16 @@ def lineage_tags(artifact: dict[str, Any], dataset: dict[str, Any], pipeline_run
     lineage.setdefault("dataset_manifest_sha256", dataset.get("sha256", ""))
     lineage.setdefault("dataset_revision", dataset.get("revision", ""))
     tags = {f"vrt.{k}": str(lineage.get(k) or "") for k in LINEAGE_KEYS}
-    tags.update({
-        "vrt.model_uri": str(artifact["uri"]),
-        "vrt.model_sha256": str(artifact.get("sha256", "")),
-        "vrt.preset": str(artifact.get("preset", "")),
-        "vrt.train_step": str(artifact.get("step", "")),
-        "vrt.pipeline_run_id": pipeline_run_id,
-        "vrt.dataset_uri": str(dataset.get("uri", "")),
-    })
+    tags.update(
+        {
+            "vrt.model_uri": str(artifact["uri"]),
+            "vrt.model_sha256": str(artifact.get("sha256", "")),
+            "vrt.preset": str(artifact.get("preset", "")),
+            "vrt.train_step": str(artifact.get("step", "")),
+            "vrt.pipeline_run_id": pipeline_run_id,
+            "vrt.dataset_uri": str(dataset.get("uri", "")),
+        }
+    )
     return {k: v for k, v in tags.items() if v}
 
 
@@ -92,7 +98,9 @@ def _create_version(name: str, source: str, run_id: str, tags: dict[str, str]) -
 
     c = registry.client()
     try:
-        c.create_registered_model(name, description="VRT grounded visual reasoning model (vrt model list NAME)")
+        c.create_registered_model(
+            name, description="VRT grounded visual reasoning model (vrt model list NAME)"
+        )
     except MlflowException as e:
         if e.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
@@ -116,8 +124,10 @@ def register_model(
     values = clean_metrics(metrics)
     missing = [m for m in (cfg.primary, *cfg.guards) if m not in values]
     if missing:
-        raise UserError(f"metrics lack {', '.join(missing)} (have: {', '.join(sorted(values)) or 'none'}); "
-                        "pass the evaluate step's metrics or change the gate's primary/guards")
+        raise UserError(
+            f"metrics lack {', '.join(missing)} (have: {', '.join(sorted(values)) or 'none'}); "
+            "pass the evaluate step's metrics or change the gate's primary/guards"
+        )
     tags = lineage_tags(artifact, dataset or {}, pipeline_run_id)
     tags.update({f"{registry.METRIC_PREFIX}{k}": repr(v) for k, v in values.items()})
     with tempfile.TemporaryDirectory(prefix="vrt-register-") as tmp:

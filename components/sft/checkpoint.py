@@ -22,24 +22,39 @@ from vrt import storage
 from vrt.errors import UserError
 
 STATE_FILE = "state.json"
-_STEP_DIR = re.compile(r"^(?P<run>[^/]+)/step_(?P<step>\d{7})/" + STATE_FILE + "$")
+_STEP_DIR = re.compile(r"^(?:(?P<run>[^/]+)/)?step_(?P<step>\d{7})/(?P<file>[^/]+)$")
 
 
 def step_dir_name(step: int) -> str:
     return f"step_{step:07d}"
 
 
-def find_latest(output: str) -> str:
-    """URI of the newest complete checkpoint under `output` ("" when there is none)."""
-    found = []
-    for name in storage.list_names(output):
+def _newest_complete(root: str, nested: bool) -> str:
+    """URI of the highest-step checkpoint under `root` whose state.json and every rank's RNG file exist."""
+    files: dict[tuple[int, str], set[str]] = {}
+    for name in storage.list_names(root):
         match = _STEP_DIR.match(name)
-        if match:
-            found.append((int(match["step"]), match["run"]))
-    if not found:
-        return ""
-    step, run = max(found)
-    return storage.join(output, run, step_dir_name(step))
+        if match and (match["run"] is not None) == nested:
+            files.setdefault((int(match["step"]), match["run"] or ""), set()).add(match["file"])
+    for step, run in sorted(files, reverse=True):
+        present = files[(step, run)]
+        if STATE_FILE not in present:
+            continue
+        uri = storage.join(root, *([run] if nested else []), step_dir_name(step))
+        world = json.loads(storage.read_bytes(storage.join(uri, STATE_FILE)))["world"]
+        if all(f"rng_rank{r}.safetensors" in present for r in range(world)):
+            return uri
+    return ""
+
+
+def find_latest(output: str) -> str:
+    """URI of the newest complete checkpoint of any run under `output` ("" when there is none)."""
+    return _newest_complete(output, nested=True)
+
+
+def latest_in_run(run_dir: str) -> str:
+    """URI of the newest complete checkpoint of one run ("" when there is none)."""
+    return _newest_complete(run_dir, nested=False)
 
 
 def resolve_resume(resume_from: str, output: str) -> str:

@@ -148,9 +148,8 @@ class DDPEngine:
         return float(self.scheduler.get_last_lr()[0])
 
     def save(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
         import torch.distributed as dist
+        from safetensors.torch import save_file
 
         if dist.is_initialized() and dist.get_rank() != 0:
             return

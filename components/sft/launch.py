@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from components.sft.checkpoint import resolve_resume
-from components.sft.config import TrainConfig, config_from_raw
+from components.sft.config import RESUME_LATEST, TrainConfig, config_from_raw
 from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
 from vrt import storage
@@ -42,7 +42,7 @@ def _storage(output: str) -> tuple[str, Any]:
 
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
         return output[len("s3://") :].rstrip("/"), fs.S3FileSystem(endpoint_override=endpoint)
-    return str(Path(output).resolve()), None
+    return output, None
 
 
 def _log_dataset(uri: str, eval_uri: str) -> None:
@@ -85,6 +85,16 @@ def _trainer(tc: TrainConfig, job: dict[str, Any], run_name: str):
     )
 
 
+def _absolute(tc: TrainConfig) -> TrainConfig:
+    """The config with local paths made absolute (Ray workers do not share the driver's working directory)."""
+    section = dict(tc.raw.get("sft") or {})
+    for key in ("dataset", "eval_dataset", "output", "resume_from"):
+        value = getattr(tc.sft, key)
+        if value and not storage.is_s3(value) and value != RESUME_LATEST:
+            section[key] = str(Path(value).resolve())
+    return config_from_raw(dict(tc.raw, sft=section), tc.source)
+
+
 def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
     """Train with Ray Train on this machine (or on the Ray cluster at `ray_address`)."""
     import mlflow
@@ -92,6 +102,7 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
 
     from vrt.tracking import step_run, tracking_uri
 
+    tc = _absolute(tc)
     sft = tc.sft
     if not sft.dataset:
         raise UserError("sft.dataset is empty: set sft.dataset=<canonical dataset URI> (local dir or s3://)")

@@ -83,9 +83,11 @@ class SFTRecipe:
         if reported is not None:  # a restart of this run after a failure
             with reported.as_directory() as d:
                 return self._load(Path(d))
-        if self.job["resume"]:
+        # a checkpoint on storage that the controller had not registered when a worker died
+        uri = ckpt.latest_in_run(self.run_dir) or self.job["resume"]
+        if uri:
             with tempfile.TemporaryDirectory(prefix="vrt-sft-resume-") as tmp:
-                return self._load(storage.download_dir(self.job["resume"], tmp))
+                return self._load(storage.download_dir(uri, tmp))
         return 0
 
     def _load(self, directory: Path) -> int:

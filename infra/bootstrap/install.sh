@@ -19,7 +19,9 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=versions.env
 source "$HERE/versions.env"
 STEPS="${STEPS:-cert-manager kserve kuberay kfp gpu-operator vrt}"
-VRT_NAMESPACE="${VRT_NAMESPACE:-vrt}"
+# The chart goes where KFP runs the pipeline's pods (its ServiceAccount and Role must be there):
+# `kubeflow` for the single-user install below; the profile namespace for multi-user KFP.
+VRT_NAMESPACE="${VRT_NAMESPACE:-kubeflow}"
 GPU_DRIVER_ENABLED="${GPU_DRIVER_ENABLED:-true}"   # false where the node image ships the driver (EKS GPU AMIs)
 
 KNOWN="cert-manager kserve kuberay kfp gpu-operator vrt"

@@ -5,13 +5,12 @@
 FROM python:3.11.7-slim-bookworm
 
 ARG VRT_VERSION=0.1.0
-ARG VRT_PREDICTOR_MODULE=components.deploy.predictor
 LABEL org.opencontainers.image.title="vrt-serve" \
       org.opencontainers.image.version="${VRT_VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HOME=/tmp HF_HUB_OFFLINE=1 VRT_PREDICTOR_MODULE=${VRT_PREDICTOR_MODULE}
+    HOME=/tmp HF_HUB_OFFLINE=1
 
 RUN groupadd --gid 10001 vrt && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin vrt
 
@@ -29,5 +28,5 @@ RUN pip install -c constraints/gpu.txt torch \
 
 USER 10001:10001
 EXPOSE 8080
-# The ServingRuntime passes --model_name, --model_dir and --http_port.
-ENTRYPOINT ["sh", "-c", "exec python -m \"$VRT_PREDICTOR_MODULE\" \"$@\"", "vrt-serve"]
+# The ServingRuntime and components/deploy/isvc.py pass --model_uri, --model_name, --host, --http_port.
+ENTRYPOINT ["python", "-m", "components.deploy.server"]

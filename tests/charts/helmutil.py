@@ -12,4 +12,4 @@ HELM = ROOT / ".tools" / "bin" / "helm"
 
 
 def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(helm), *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([str(helm), *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)

@@ -4,9 +4,9 @@ admin password from the environment, the in-cluster allowed hosts, artifacts pro
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -16,17 +16,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from helmutil import ROOT
-
-from tests.conftest import free_port, wait_http
 
 SVC = "vrt-vrt-platform-mlflow.vrt.svc.cluster.local:5000"
 
 
-def request(url: str, host: str | None = None, auth: tuple[str, str] | None = None, body: dict | None = None):
-    """(status, text) of one HTTP request with an optional Host header and basic auth."""
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("Content-Type", "application/json")
+def request(url: str, host: str | None = None, auth: tuple[str, str] | None = None) -> tuple[int, str]:
+    """(status, text) of one GET with an optional Host header and basic auth."""
+    req = urllib.request.Request(url)
     if host:
         req.add_header("Host", host)
     if auth:
@@ -38,14 +34,22 @@ def request(url: str, host: str | None = None, auth: tuple[str, str] | None = No
         return e.code, e.read().decode()
 
 
-def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 180) -> None:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 300) -> None:
+    """Wait for `url` to answer 200; fail with the server's log when it exits or times out."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            wait_http(url, timeout=2)
-            return
-        except TimeoutError:
-            continue
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
     raise RuntimeError(f"mlflow server not ready (exit code {proc.poll()}):\n{log.read_text()[-3000:]}")
 
 
@@ -69,7 +73,7 @@ def mlflow_server(render, s3_bucket, tmp_path):
     container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     (tmp_path / "start.sh").write_text(script["data"]["start.sh"])
     bucket = s3_bucket.removeprefix("s3://")
-    port, password = free_port(), secrets.token_urlsafe(18)
+    port, password = _free_port(), secrets.token_urlsafe(18)
     secret_data = {  # what `kubectl create secret` would hold in the cluster
         ("vrt-mlflow-admin", "password"): password,
         ("vrt-mlflow-admin", "flask-secret-key"): secrets.token_hex(32),
@@ -85,16 +89,15 @@ def mlflow_server(render, s3_bucket, tmp_path):
     args = [a.replace("--workers=2", "--workers=1") for a in container["args"]]
     args = [f"--port={port}" if a.startswith("--port=") else a for a in args]
     args = [a.replace("s3://vrt/", f"s3://{bucket}/") for a in args]
-    log = open(tmp_path / "mlflow.log", "w")
-    proc = subprocess.Popen(["sh", str(tmp_path / "start.sh"), *args], env=env, stdout=log, stderr=log, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, f"{url}/health", tmp_path / "mlflow.log")
-        yield url, password, bucket
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with open(tmp_path / "mlflow.log", "w") as log:
+        proc = subprocess.Popen(["sh", str(tmp_path / "start.sh"), *args], env=env, stdout=log, stderr=log, cwd=tmp_path)
+        try:
+            _wait_ready(proc, f"{url}/health", tmp_path / "mlflow.log")
+            yield url, password, bucket
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     assert password not in (tmp_path / "mlflow-auth" / "basic_auth.ini").read_text()
 
 

@@ -62,7 +62,8 @@ def test_role_grants_only_what_the_steps_use(render):
     crud = ["create", "get", "list", "watch", "delete"]
     assert role["rules"] == [
         {"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": crud},
-        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": crud},
+        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": [*crud, "update"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
     binding = by_kind(render(), "RoleBinding")["vrt-pipeline-runner"]
@@ -189,7 +190,8 @@ def test_serving_runtime_targets_the_gpu_pool(render):
     assert sr["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
     c = sr["containers"][0]
     assert c["image"] == "vrt-serve:0.1.0"
-    assert c["args"] == ["--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080"]
+    assert c["command"] == ["python", "-m", "components.deploy.server"]
+    assert c["args"] == ["--model_uri=/mnt/models", "--model_name={{.Name}}", "--host=0.0.0.0", "--http_port=8080"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 

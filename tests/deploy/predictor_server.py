@@ -13,7 +13,9 @@ import pytest
 
 def _root_conftest():
     """tests/conftest.py's helpers (free_port), loaded by path: tests/ is not a package."""
-    spec = importlib.util.spec_from_file_location("vrt_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "vrt_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -21,8 +23,18 @@ def _root_conftest():
 
 free_port = _root_conftest().free_port
 MAX_NEW_TOKENS = 8
-SERVER_LIMITS = ("--max_image_bytes", "20000", "--max_pixels", "10000", "--max_question_chars", "50",
-                 "--max_batch", "2", "--max_new_tokens", str(MAX_NEW_TOKENS))
+SERVER_LIMITS = (
+    "--max_image_bytes",
+    "20000",
+    "--max_pixels",
+    "10000",
+    "--max_question_chars",
+    "50",
+    "--max_batch",
+    "2",
+    "--max_new_tokens",
+    str(MAX_NEW_TOKENS),
+)
 
 
 @pytest.fixture(scope="module")

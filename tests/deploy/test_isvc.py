@@ -13,8 +13,14 @@ from vrt.errors import UserError
 from vrt.k8s.crds import validate_custom_resource
 
 S3 = DeployConfig(name="vrt-tiny", model_uri="s3://models/vrt-tiny/v3", canary_percent=10, s3_secret="vrt-s3")
-REG = DeployConfig(name="vrt-reg", model_uri="models:/vrt-tiny/3", tracking_uri="http://mlflow.vrt:5000",
-                   deployment_mode="Serverless", gpus=2, max_replicas=3)
+REG = DeployConfig(
+    name="vrt-reg",
+    model_uri="models:/vrt-tiny/3",
+    tracking_uri="http://mlflow.vrt:5000",
+    deployment_mode="Serverless",
+    gpus=2,
+    max_replicas=3,
+)
 
 
 @pytest.mark.parametrize("cfg", [S3, REG], ids=["s3", "registry"])
@@ -30,7 +36,9 @@ def test_s3_inference_service_fields():
     assert predictor["canaryTrafficPercent"] == 10
     assert predictor["serviceAccountName"] == "vrt-model-reader"
     assert predictor["nodeSelector"] == {"vrt.io/pool": "gpu"}
-    assert predictor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert predictor["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     assert container["env"] == [{"name": "STORAGE_URI", "value": "s3://models/vrt-tiny/v3"}]
     assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3"}}]
     assert container["args"][:2] == ["--model_uri", "/mnt/models"]
@@ -95,7 +103,10 @@ class InMemoryApi:
 
     def replace_namespaced_custom_object(self, group, version, namespace, plural, name, body):
         self.calls.append("replace")
-        assert body["metadata"]["resourceVersion"] == self.objects[(namespace, name)]["metadata"]["resourceVersion"]
+        assert (
+            body["metadata"]["resourceVersion"]
+            == self.objects[(namespace, name)]["metadata"]["resourceVersion"]
+        )
         stored = copy.deepcopy(body)
         stored["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
         self.objects[(namespace, name)] = stored
@@ -114,7 +125,11 @@ def test_apply_creates_then_replaces():
 
 
 def test_wait_ready_returns_url_and_times_out():
-    not_ready = {"conditions": [{"type": "Ready", "status": "False", "reason": "RevisionMissing", "message": "pulling"}]}
+    not_ready = {
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "RevisionMissing", "message": "pulling"}
+        ]
+    }
     ready = {"conditions": [{"type": "Ready", "status": "True"}], "url": "http://vrt-tiny.vrt.example.com"}
     api = InMemoryApi(statuses=[{}, not_ready, ready])
     apply_inference_service(inference_service(S3), api=api)

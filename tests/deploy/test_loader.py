@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import predictor_server
 import pytest
-from predictor_server import tiny_model_dir  # noqa: F401 (fixture)
 
 from components.deploy.loader import resolve_model_dir
 from components.deploy.predictor import VrtPredictor
 from vrt import storage
 from vrt.errors import UserError
+
+tiny_model_dir = predictor_server.tiny_model_dir  # module-scoped fixture
 
 
 def test_local_dir_and_errors(tmp_path):

@@ -23,19 +23,32 @@ def png_b64(size=(16, 12), colour=(1, 2, 3)) -> str:
 
 
 def tensor(name, data, datatype="BYTES", shape=None):
-    return SimpleNamespace(name=name, datatype=datatype, shape=[len(data)] if shape is None else shape, data=data)
+    return SimpleNamespace(
+        name=name, datatype=datatype, shape=[len(data)] if shape is None else shape, data=data
+    )
 
 
 def test_parse_v1_ok():
-    queries = parse_v1({"instances": [{"image_b64": png_b64(), "question": "what?", "overlay": True},
-                                      {"image_b64": png_b64((5, 7)), "question": "why?"}]}, LIMITS)
+    queries = parse_v1(
+        {
+            "instances": [
+                {"image_b64": png_b64(), "question": "what?", "overlay": True},
+                {"image_b64": png_b64((5, 7)), "question": "why?"},
+            ]
+        },
+        LIMITS,
+    )
     assert [(q.image.size, q.image.mode, q.question, q.overlay) for q in queries] == [
-        ((16, 12), "RGB", "what?", True), ((5, 7), "RGB", "why?", False)]
+        ((16, 12), "RGB", "what?", True),
+        ((5, 7), "RGB", "why?", False),
+    ]
 
 
 def test_parse_v2_ok():
-    request = SimpleNamespace(inputs=[tensor("question", ["a?"]), tensor("image", [png_b64().encode()])],
-                              parameters={"overlay": True})
+    request = SimpleNamespace(
+        inputs=[tensor("question", ["a?"]), tensor("image", [png_b64().encode()])],
+        parameters={"overlay": True},
+    )
     [query] = parse_v2(request, LIMITS)
     assert (query.image.size, query.question, query.overlay) == ((16, 12), "a?", True)
 
@@ -50,8 +63,11 @@ BIG_PNG = png_b64((65, 64))
         ([], 'v1 body must be a JSON object with "instances"'),
         ({"instances": {}}, '"instances" must be a list'),
         ({"instances": []}, '"instances" is empty'),
-        ({"instances": [{"image_b64": png_b64(), "question": "q"}] * 3}, "3 items, over the batch limit of 2"),
-        ({"instances": ["x"]}, 'instances[0] must be an object'),
+        (
+            {"instances": [{"image_b64": png_b64(), "question": "q"}] * 3},
+            "3 items, over the batch limit of 2",
+        ),
+        ({"instances": ["x"]}, "instances[0] must be an object"),
         ({"instances": [{"image_b64": png_b64()}]}, 'instances[0] lacks "question"'),
         ({"instances": [{"question": "q"}]}, 'instances[0] lacks "image_b64"'),
         ({"instances": [{"image_b64": png_b64(), "question": "q", "x": 1}]}, "unknown field(s) ['x']"),
@@ -61,9 +77,15 @@ BIG_PNG = png_b64((65, 64))
         ({"instances": [{"image_b64": BIG_PNG, "question": "q"}]}, "65x64 pixels, over the limit of 4096"),
         ({"instances": [{"image_b64": "", "question": "q"}]}, "image must be a non-empty base64 string"),
         ({"instances": [{"image_b64": png_b64(), "question": " \n"}]}, "question is empty"),
-        ({"instances": [{"image_b64": png_b64(), "question": "q" * 21}]}, "21 characters, over the limit of 20"),
+        (
+            {"instances": [{"image_b64": png_b64(), "question": "q" * 21}]},
+            "21 characters, over the limit of 20",
+        ),
         ({"instances": [{"image_b64": png_b64(), "question": 5}]}, "question must be a string, got int"),
-        ({"instances": [{"image_b64": png_b64(), "question": "q", "overlay": "yes"}]}, "overlay must be true or false"),
+        (
+            {"instances": [{"image_b64": png_b64(), "question": "q", "overlay": "yes"}]},
+            "overlay must be true or false",
+        ),
     ],
 )
 def test_parse_v1_errors(body, message):
@@ -78,13 +100,29 @@ def test_parse_v1_errors(body, message):
         ([tensor("image", [png_b64()])], None, 'lacks input "question"'),
         ([tensor("question", ["q"])], None, 'lacks input "image"'),
         ([tensor("image", [1.0], "FP32"), tensor("question", ["q"])], None, "datatype BYTES, got FP32"),
-        ([tensor("image", [png_b64()], shape=[2]), tensor("question", ["q"])], None, "shape [2] with 1 items"),
+        (
+            [tensor("image", [png_b64()], shape=[2]), tensor("question", ["q"])],
+            None,
+            "shape [2] with 1 items",
+        ),
         ([tensor("image", [png_b64()], shape=[1, 1]), tensor("question", ["q"])], None, "shape [1, 1]"),
         ([tensor("image", [png_b64()] * 2), tensor("question", ["q"])], None, "differ in length"),
-        ([tensor("image", [3]), tensor("question", ["q"])], None, 'data must be strings'),
-        ([tensor("image", [png_b64()]), tensor("question", ["q"]), tensor("extra", ["x"])], None, "unknown input(s)"),
-        ([tensor("image", [png_b64()]), tensor("question", [b"\xff"])], None, "question[0]: question is not UTF-8"),
-        ([tensor("image", [png_b64()]), tensor("question", ["q"])], {"overlay": 1}, "overlay must be true or false"),
+        ([tensor("image", [3]), tensor("question", ["q"])], None, "data must be strings"),
+        (
+            [tensor("image", [png_b64()]), tensor("question", ["q"]), tensor("extra", ["x"])],
+            None,
+            "unknown input(s)",
+        ),
+        (
+            [tensor("image", [png_b64()]), tensor("question", [b"\xff"])],
+            None,
+            "question[0]: question is not UTF-8",
+        ),
+        (
+            [tensor("image", [png_b64()]), tensor("question", ["q"])],
+            {"overlay": 1},
+            "overlay must be true or false",
+        ),
         ([tensor("image", []), tensor("question", [])], None, "v2 request is empty"),
     ],
 )
@@ -105,12 +143,17 @@ def make_trace():
     masks = []
     for box in ((1, 4, 2, 7), (0, 2, 0, 3), (4, 6, 6, 8)):
         grid = np.zeros((6, 8), dtype=np.uint8, order="F")
-        grid[box[0]:box[1], box[2]:box[3]] = 1
+        grid[box[0] : box[1], box[2] : box[3]] = 1
         rle = mask_utils.encode(grid)
         masks.append({"size": rle["size"], "counts": rle["counts"].decode()})
     text = "<think>a [SEG]</think><answer>b [SEG]</answer> [SEG]"
-    return SimpleNamespace(text=text, seg_positions=(9, 32, 47), roles=("reasoning", "answer", "dropped"),
-                           masks=tuple(masks), scores=(0.9, 0.5, 0.1))
+    return SimpleNamespace(
+        text=text,
+        seg_positions=(9, 32, 47),
+        roles=("reasoning", "answer", "dropped"),
+        masks=tuple(masks),
+        scores=(0.9, 0.5, 0.1),
+    )
 
 
 def test_trace_objects_exact():

@@ -23,15 +23,18 @@ def short_targets(rows: list[dict]) -> list[dict]:
     return out
 
 
-def format_tuned_model(rows: list[dict], directory: Path, steps: int = 14, lr: float = 1e-2) -> Path:
-    """Train the tiny preset's language model briefly on `rows`' short targets; save it to `directory`."""
+def format_tuned_model(rows: list[dict], directory: Path, target_loss: float = 0.05, max_steps: int = 80,
+                       lr: float = 1e-2) -> Path:
+    """Train the tiny preset's language model on `rows`' short targets until its CE < target_loss; save it."""
     from models import RSa2VA, load_preset
 
     model = RSa2VA.from_preset(load_preset("tiny"), seed=0)
     batch = model.processor.collate(short_targets(rows), train=True)
     optimizer = torch.optim.AdamW(model.vlm.parameters(), lr=lr)
-    for _ in range(steps):
+    for _ in range(max_steps):
         out = model.vlm(**{k: batch[k] for k in VLM_KEYS}, labels=batch["labels"], use_cache=False)
+        if float(out.loss.detach()) < target_loss:
+            break
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()

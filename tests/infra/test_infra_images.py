@@ -63,7 +63,7 @@ def test_image_runs_as_the_charts_non_root_user(name):
 def test_image_version_label_is_the_package_version(name):
     version = PYPROJECT["project"]["version"]
     assert f"ARG VRT_VERSION={version}" in dockerfile(name)
-    assert f'org.opencontainers.image.version="${{VRT_VERSION}}"' in dockerfile(name)
+    assert 'org.opencontainers.image.version="${VRT_VERSION}"' in dockerfile(name)
 
 
 @pytest.mark.parametrize("name", NAMES)

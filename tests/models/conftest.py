@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from synth import make_samples  # noqa: E402
+from model_synth import make_samples
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
+from model_synth import make_samples
 from PIL import Image
 
 from evaluation.masks import decode
 from evaluation.predictions import load_predictions
 from models.generation import decode_completion
 from models.trace import Trace
-from synth import make_samples
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +40,19 @@ def test_predict_traces_are_predictions(tiny_model, images_questions):
 def test_masks_for_sequences(tiny_model, images_questions):
     images, questions = images_questions
     tok = tiny_model.processor.tokenizer
-    texts = ["<think>the <obj1> [SEG] and <obj2> [SEG]</think>\n\n<answer><obj1> [SEG]</answer><|im_end|>",
-             "<think>nothing</think><answer>none</answer><|im_end|>",
-             "<answer><obj1> [SEG]</answer> trailing [SEG]"]
+    texts = [
+        "<think>the <obj1> [SEG] and <obj2> [SEG]</think>\n\n<answer><obj1> [SEG]</answer><|im_end|>",
+        "<think>nothing</think><answer>none</answer><|im_end|>",
+        "<answer><obj1> [SEG]</answer> trailing [SEG]",
+    ]
     completions = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     traces = tiny_model.masks_for_sequences(images, questions, completions)
     assert [t.roles for t in traces] == [("reasoning", "reasoning", "answer"), (), ("answer", "dropped")]
-    assert [t.text for t in traces] == [texts[0].removesuffix("<|im_end|>"), texts[1].removesuffix("<|im_end|>"),
-                                        texts[2]]
+    assert [t.text for t in traces] == [
+        texts[0].removesuffix("<|im_end|>"),
+        texts[1].removesuffix("<|im_end|>"),
+        texts[2],
+    ]
     for trace, image in zip(traces, images):
         for rle in trace.masks:
             assert rle["size"] == [image.height, image.width]
@@ -68,8 +73,11 @@ def test_sampling_is_seeded(tiny_model, images_questions):
     runs = []
     for _ in range(2):
         torch.manual_seed(7)
-        runs.append(tiny_model.predict(images[:2], questions[:2], max_new_tokens=8, do_sample=True,
-                                       temperature=1.2, top_p=0.9))
+        runs.append(
+            tiny_model.predict(
+                images[:2], questions[:2], max_new_tokens=8, do_sample=True, temperature=1.2, top_p=0.9
+            )
+        )
     assert [t.token_ids for t in runs[0]] == [t.token_ids for t in runs[1]]
     greedy = tiny_model.predict(images[:2], questions[:2], max_new_tokens=8)
     assert [t.token_ids for t in runs[0]] != [t.token_ids for t in greedy]
@@ -77,8 +85,11 @@ def test_sampling_is_seeded(tiny_model, images_questions):
 
 def test_literal_seg_text_is_not_a_mask(tiny_model):
     proc = tiny_model.processor
-    ids = proc.tokenizer("[", add_special_tokens=False)["input_ids"] + proc.tokenizer(
-        "SEG] x", add_special_tokens=False)["input_ids"] + [proc.seg_token_id, proc.eos_token_id]
+    ids = (
+        proc.tokenizer("[", add_special_tokens=False)["input_ids"]
+        + proc.tokenizer("SEG] x", add_special_tokens=False)["input_ids"]
+        + [proc.seg_token_id, proc.eos_token_id]
+    )
     assert decode_completion(proc.tokenizer, ids, proc.seg_token_id, proc.eos_token_id) == "[SEG ] x[SEG]"
 
 

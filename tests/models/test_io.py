@@ -34,7 +34,9 @@ def test_round_trip_bit_identical(tiny_model, samples, tmp_path):
     assert torch.equal(a.logits, b.logits) and torch.equal(a.loss, b.loss)
     assert all(torch.equal(x, y) for x, y in zip(a.pred_masks, b.pred_masks))
     images = [Image.new("RGB", (80, 64), (200, 30, 30))]
-    assert tiny_model.predict(images, ["where?"], max_new_tokens=6) == loaded.predict(images, ["where?"], max_new_tokens=6)
+    assert tiny_model.predict(images, ["where?"], max_new_tokens=6) == loaded.predict(
+        images, ["where?"], max_new_tokens=6
+    )
     assert loaded.preset == tiny_model.preset
 
 
@@ -60,7 +62,9 @@ def test_overwrite_existing_directory(tiny_model, tmp_path):
 
 
 def test_not_a_checkpoint(tmp_path):
-    with pytest.raises(ValueError, match="is not an RSa2VA checkpoint: need config.json and model.safetensors"):
+    with pytest.raises(
+        ValueError, match="is not an RSa2VA checkpoint: need config.json and model.safetensors"
+    ):
         RSa2VA.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"format": "other"}))
     (tmp_path / "model.safetensors").write_bytes(b"")
@@ -76,15 +80,21 @@ def local_hub(tiny_preset, tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     tokenizer = build_qwen_tokenizer(tiny_preset.tokenizer_bpe_ranks, rsa2va_tokens=False)
     torch.manual_seed(0)
-    Qwen3VLForConditionalGeneration(vlm_config(tiny_preset, tokenizer.get_vocab())).save_pretrained(root / "qwen")
+    Qwen3VLForConditionalGeneration(vlm_config(tiny_preset, tokenizer.get_vocab())).save_pretrained(
+        root / "qwen"
+    )
     tokenizer.save_pretrained(root / "qwen")
     Sam2Model(sam_config(tiny_preset)).save_pretrained(root / "sam")
     return root
 
 
 def test_from_preset_pretrained_local(tiny_preset, local_hub, samples):
-    preset = dataclasses.replace(tiny_preset, init="pretrained", vlm=HFSource(str(local_hub / "qwen")),
-                                 sam=HFSource(str(local_hub / "sam")))
+    preset = dataclasses.replace(
+        tiny_preset,
+        init="pretrained",
+        vlm=HFSource(str(local_hub / "qwen")),
+        sam=HFSource(str(local_hub / "sam")),
+    )
     model = RSa2VA.from_preset(preset)
     tok = model.processor.tokenizer
     assert len(tok) == 8223 and model.vlm.get_input_embeddings().weight.shape[0] == 8223
@@ -93,8 +103,15 @@ def test_from_preset_pretrained_local(tiny_preset, local_hub, samples):
 
 
 def test_from_preset_architecture_mismatch(tiny_preset, local_hub):
-    vlm = dict(tiny_preset.vlm_config, text_config=dict(tiny_preset.vlm_config["text_config"], num_hidden_layers=3))
-    preset = dataclasses.replace(tiny_preset, init="pretrained", vlm=HFSource(str(local_hub / "qwen")),
-                                 sam=HFSource(str(local_hub / "sam")), vlm_config=vlm)
+    vlm = dict(
+        tiny_preset.vlm_config, text_config=dict(tiny_preset.vlm_config["text_config"], num_hidden_layers=3)
+    )
+    preset = dataclasses.replace(
+        tiny_preset,
+        init="pretrained",
+        vlm=HFSource(str(local_hub / "qwen")),
+        sam=HFSource(str(local_hub / "sam")),
+        vlm_config=vlm,
+    )
     with pytest.raises(ValueError, match="has text_config.num_hidden_layers=2, the preset says 3"):
         RSa2VA.from_preset(preset)

@@ -33,7 +33,11 @@ def test_forward_shapes_and_losses(tiny_model, samples):
     tiny_model.zero_grad()
     out.loss.backward()
     # every trainable parameter gets a gradient (no unused parameters for DDP)
-    no_grad = [n for n, p in tiny_model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    no_grad = [
+        n
+        for n, p in tiny_model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.any())
+    ]
     assert no_grad == []
     tiny_model.zero_grad()
 
@@ -69,9 +73,13 @@ def test_sam_features_shared_per_image(tiny_model, samples, monkeypatch):
 
 
 def _trainable(model: RSa2VA) -> dict[str, int]:
-    parts = {"vision": model.vlm.model.visual, "llm": model.vlm.model.language_model,
-             "sam_encoder": model.sam.vision_encoder, "mask_decoder": model.sam.mask_decoder,
-             "projection": model.seg_projection}
+    parts = {
+        "vision": model.vlm.model.visual,
+        "llm": model.vlm.model.language_model,
+        "sam_encoder": model.sam.vision_encoder,
+        "mask_decoder": model.sam.mask_decoder,
+        "projection": model.seg_projection,
+    }
     return {k: sum(p.numel() for p in m.parameters() if p.requires_grad) for k, m in parts.items()}
 
 
@@ -81,27 +89,55 @@ def test_paper_policy_with_lora(tiny_preset):
     counts = _trainable(model)
     # LoRA on 7 linear layers x 2 layers: r * (in + out) each
     hidden, inter, q, kv = 64, 128, 4 * 16, 2 * 16
-    per_layer = 4 * ((hidden + q) + (hidden + kv) * 2 + (q + hidden) + (hidden + inter) * 2 + (inter + hidden))
+    per_layer = 4 * (
+        (hidden + q) + (hidden + kv) * 2 + (q + hidden) + (hidden + inter) * 2 + (inter + hidden)
+    )
     assert counts["llm"] == 2 * per_layer
     assert counts["vision"] == counts["sam_encoder"] == 0
     decoder = model.sam.mask_decoder
-    unused = [decoder.iou_prediction_head, decoder.pred_obj_score_head, *decoder.output_hypernetworks_mlps[1:]]
+    unused = [
+        decoder.iou_prediction_head,
+        decoder.pred_obj_score_head,
+        *decoder.output_hypernetworks_mlps[1:],
+    ]
     assert counts["mask_decoder"] == sum(p.numel() for p in decoder.parameters()) - sum(
-        p.numel() for m in unused for p in m.parameters())
+        p.numel() for m in unused for p in m.parameters()
+    )
     assert counts["projection"] == 64 * 64 + 64 + 64 * 64 + 64
     names = [n for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
     assert names and all(".language_model." in n for n in names)
-    assert sum(p.numel() for p in model.trainable_parameters()) == sum(counts.values()) + 64  # + no_mask_embed
+    assert (
+        sum(p.numel() for p in model.trainable_parameters()) == sum(counts.values()) + 64
+    )  # + no_mask_embed
 
 
 def test_tiny_trains_everything_used(tiny_model):
-    frozen = {n.split(".")[1] + "." + n.split(".")[2] for n, p in tiny_model.named_parameters() if not p.requires_grad}
-    assert frozen == {"mask_decoder.iou_prediction_head", "mask_decoder.pred_obj_score_head",
-                      "mask_decoder.output_hypernetworks_mlps", "prompt_encoder.mask_embed",
-                      "prompt_encoder.point_embed", "prompt_encoder.not_a_point_embed"}
+    frozen = {
+        n.split(".")[1] + "." + n.split(".")[2]
+        for n, p in tiny_model.named_parameters()
+        if not p.requires_grad
+    }
+    assert frozen == {
+        "mask_decoder.iou_prediction_head",
+        "mask_decoder.pred_obj_score_head",
+        "mask_decoder.output_hypernetworks_mlps",
+        "prompt_encoder.mask_embed",
+        "prompt_encoder.point_embed",
+        "prompt_encoder.not_a_point_embed",
+    }
     assert 1_000_000 < sum(p.numel() for p in tiny_model.parameters()) < 3_000_000
 
 
 def test_unpinned_hub_preset_refused():
     with pytest.raises(ValueError, match="Qwen/Qwen3-VL-4B-Instruct has no pinned revision"):
         RSa2VA.from_preset(load_preset("4b"))
+
+
+def test_sample_without_objects(tiny_model, samples):
+    samples[0].update(reasoning="nothing to see", answer="none", reasoning_ids=[], answer_ids=[])
+    batch = tiny_model.processor.collate(samples, train=True)
+    out = tiny_model(**batch)
+    assert [m.shape for m in out.pred_masks] == [(0, 64, 64), (3, 64, 64)]
+    only_empty = tiny_model(**tiny_model.processor.collate(samples[:1], train=True))
+    assert float(only_empty.loss_mask_bce) == float(only_empty.loss_mask_dice) == 0.0
+    assert only_empty.mask_iou is None and torch.equal(only_empty.loss, only_empty.loss_ce)

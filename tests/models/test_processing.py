@@ -7,11 +7,11 @@ import io
 import numpy as np
 import pytest
 import torch
+from model_synth import make_sample
 from PIL import Image
 
 from evaluation.masks import decode
 from models.prompt import build_target
-from synth import make_sample
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +20,24 @@ def proc(tiny_model):
 
 
 def test_target_renumbers_and_repeats():
-    sample = {"id": "s", "reasoning": "<ref:b> near <ref:a>, again <ref:b>", "answer": "<ref:a>",
-              "reasoning_ids": ["b", "a"], "answer_ids": ["a"]}
+    sample = {
+        "id": "s",
+        "reasoning": "<ref:b> near <ref:a>, again <ref:b>",
+        "answer": "<ref:a>",
+        "reasoning_ids": ["b", "a"],
+        "answer_ids": ["a"],
+    }
     text, order = build_target(sample)
-    assert text == ("<think><obj1> [SEG] near <obj2> [SEG], again <obj1> [SEG]</think>\n\n"
-                    "<answer><obj2> [SEG]</answer>")
+    assert text == (
+        "<think><obj1> [SEG] near <obj2> [SEG], again <obj1> [SEG]</think>\n\n<answer><obj2> [SEG]</answer>"
+    )
     assert order == ["b", "a", "b", "a"]
 
 
 def test_target_fallback_without_text():
-    text, order = build_target({"id": "s", "reasoning": None, "answer": None,
-                                "reasoning_ids": ["x", "y"], "answer_ids": ["y"]})
+    text, order = build_target(
+        {"id": "s", "reasoning": None, "answer": None, "reasoning_ids": ["x", "y"], "answer_ids": ["y"]}
+    )
     assert text == "<think><obj1> [SEG], <obj2> [SEG]</think>\n\n<answer><obj2> [SEG]</answer>"
     assert order == ["x", "y", "y"]
 
@@ -49,7 +56,7 @@ def test_collate_train(proc, samples):
         assert int((labels[b] == seg).sum()) == 3
         first = int((labels[b] != -100).nonzero()[0])
         assert ids[b, :first].tolist().count(seg) == 0  # no [SEG] in the prompt
-        assert proc.tokenizer.decode(ids[b, first:first + 3]) == "<think>I see"
+        assert proc.tokenizer.decode(ids[b, first : first + 3]) == "<think>I see"
     assert batch["attention_mask"][0, -1] == 1 or batch["attention_mask"][1, -1] == 1  # right padding
 
 
@@ -61,7 +68,9 @@ def test_mask_targets_in_seg_order(proc):
     for k, obj in enumerate(order):
         rle = next(o["rle"] for o in sample["objects"] if o["id"] == obj)
         full = decode({"size": [96, 96], "counts": rle})
-        expect = np.asarray(Image.fromarray(full.astype(np.uint8) * 255).resize((64, 64), Image.NEAREST)) > 127
+        expect = (
+            np.asarray(Image.fromarray(full.astype(np.uint8) * 255).resize((64, 64), Image.NEAREST)) > 127
+        )
         assert torch.equal(gt[k].bool(), torch.from_numpy(expect))
 
 
@@ -84,11 +93,22 @@ def _png(image: Image.Image) -> bytes:
     ("mutate", "message"),
     [
         (lambda s: s.update(image=b""), "sample synth-0: image bytes are empty"),
-        (lambda s: s.update(image=_png(Image.new("L", (96, 96)))), "sample synth-0: image mode is L, not RGB"),
-        (lambda s: s.update(image=_png(Image.new("RGB", (1100, 20)))),
-         "sample synth-0: image is 1100x20, larger than the preset's limit of 1024 px"),
-        (lambda s: s.update(reasoning="no refs", answer="none"), "sample synth-0: has reasoning/answer objects but"),
-        (lambda s: s["objects"][1].update(rle=None), "sample synth-0: object 'o1' has no mask .* more \\[SEG\\] than masks"),
+        (
+            lambda s: s.update(image=_png(Image.new("L", (96, 96)))),
+            "sample synth-0: image mode is L, not RGB",
+        ),
+        (
+            lambda s: s.update(image=_png(Image.new("RGB", (1100, 20)))),
+            "sample synth-0: image is 1100x20, larger than the preset's limit of 1024 px",
+        ),
+        (
+            lambda s: s.update(reasoning="no refs", answer="none"),
+            "sample synth-0: has reasoning/answer objects but",
+        ),
+        (
+            lambda s: s["objects"][1].update(rle=None),
+            "sample synth-0: object 'o1' has no mask .* more \\[SEG\\] than masks",
+        ),
         (lambda s: s.update(answer="<ref:zz>"), "sample synth-0: text references object 'zz', absent"),
         (lambda s: s.update(question=""), "sample synth-0: the question is empty"),
         (lambda s: s.update(answer="x [SEG]"), "sample synth-0: text contains a literal \\[SEG\\]"),

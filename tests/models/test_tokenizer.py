@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from models.tokenizer import QWEN_PLAIN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS, RSA2VA_SPECIAL_TOKENS, build_qwen_tokenizer
+from models.tokenizer import (
+    QWEN_PLAIN_ADDED_TOKENS,
+    QWEN_SPECIAL_TOKENS,
+    RSA2VA_SPECIAL_TOKENS,
+    build_qwen_tokenizer,
+)
 
 TEXTS = [
     "What is the red square left of <obj1> [SEG]?",

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from vrt.cli.pipeline_submit import register
 from vrt.errors import UserError
+from vrt.k8s.secrets import find_embedded_secrets
 
 API = "/apis/v2beta1"
 TOKEN = "test-token-0123456789"
@@ -65,7 +66,7 @@ def _handler(state: FakeKfp):
             body = json.loads(self.rfile.read(length)) if length else None
             try:
                 status, payload = state.handle(method, self.path, self.headers, body)
-            except Exception as e:  # surfaced to the client (and the test) as a 500
+            except (KeyError, ValueError, TypeError) as e:  # surfaced to the client (and the test) as a 500
                 status, payload = 500, {"error": f"{type(e).__name__}: {e}", "code": 13}
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -74,10 +75,10 @@ def _handler(state: FakeKfp):
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self):  # noqa: N802 (http.server API)
+        def do_GET(self):
             self._reply("GET")
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self._reply("POST")
 
         def log_message(self, *args):
@@ -211,6 +212,7 @@ def test_submit_compiles_the_preset_with_the_leads_compiler(kfp_server, cli):
     run = fake.requests[-1]["body"]
     assert run["pipeline_spec"]["pipelineInfo"]["name"] == "vrt-train-tiny"
     assert run["runtime_config"]["parameters"] == {"n_train": 8}
+    assert find_embedded_secrets([run["pipeline_spec"], run["runtime_config"]]) == []
 
 
 @pytest.mark.parametrize(

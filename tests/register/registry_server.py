@@ -6,6 +6,7 @@ Test modules import it (`from registry_server import mlflow_server`); one server
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import pytest
 
 def _root_conftest():
     """tests/conftest.py's helpers (free_port, wait_http), loaded by path: tests/ is not a package."""
-    spec = importlib.util.spec_from_file_location("vrt_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "vrt_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -35,14 +38,24 @@ def mlflow_server(s3_endpoint, tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
-    log = open(root / "server.log", "w")
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", "s3://mlflow/artifacts",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        "s3://mlflow/artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=root)
+    with open(root / "server.log", "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=root)
     url = f"http://127.0.0.1:{port}"
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     try:
@@ -56,7 +69,6 @@ def mlflow_server(s3_endpoint, tmp_path_factory) -> str:
             os.environ["MLFLOW_TRACKING_URI"] = saved
         proc.terminate()
         proc.wait(timeout=30)
-        log.close()
 
 
 def write_model_artifact(tmp: Path, tag: str) -> Path:
@@ -66,9 +78,15 @@ def write_model_artifact(tmp: Path, tag: str) -> Path:
     (model_dir / "config.json").write_text(f'{{"tag": "{tag}"}}')
     (model_dir / "weights.safetensors").write_bytes(b"\0" * 64)
     artifact = tmp / f"model-{tag}.json"
+    lineage = {
+        "dataset_manifest_sha256": "dsha",
+        "dataset_revision": "rev1",
+        "git_commit": "c0ffee",
+        "config_hash": "h1",
+    }
     artifact.write_text(
-        '{"uri": "%s", "sha256": "sha-%s", "preset": "tiny", "step": 7, "lineage": '
-        '{"dataset_manifest_sha256": "dsha", "dataset_revision": "rev1", "git_commit": "c0ffee", "config_hash": "h1"}}'
-        % (model_dir, tag)
+        json.dumps(
+            {"uri": str(model_dir), "sha256": f"sha-{tag}", "preset": "tiny", "step": 7, "lineage": lineage}
+        )
     )
     return artifact

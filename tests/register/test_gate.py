@@ -11,11 +11,26 @@ CFG = GateConfig(primary="A-mIoU", margin=0.01, guards=("R-LQ",), tolerance=0.02
     ("candidate", "champion", "promote", "reason_start"),
     [
         ({"A-mIoU": 0.40, "R-LQ": 0.5}, None, True, "first champion"),
-        ({"A-mIoU": 0.51, "R-LQ": 0.50}, {"A-mIoU": 0.50, "R-LQ": 0.50}, True, "A-mIoU 0.51 beats"),  # gain == margin
+        (
+            {"A-mIoU": 0.51, "R-LQ": 0.50},
+            {"A-mIoU": 0.50, "R-LQ": 0.50},
+            True,
+            "A-mIoU 0.51 beats",
+        ),  # gain == margin
         ({"A-mIoU": 0.5099, "R-LQ": 0.50}, {"A-mIoU": 0.50, "R-LQ": 0.50}, False, "A-mIoU 0.5099 vs"),
-        ({"A-mIoU": 0.60, "R-LQ": 0.48}, {"A-mIoU": 0.50, "R-LQ": 0.50}, True, "A-mIoU 0.6 beats"),  # drop == tol
+        (
+            {"A-mIoU": 0.60, "R-LQ": 0.48},
+            {"A-mIoU": 0.50, "R-LQ": 0.50},
+            True,
+            "A-mIoU 0.6 beats",
+        ),  # drop == tol
         ({"A-mIoU": 0.60, "R-LQ": 0.4799}, {"A-mIoU": 0.50, "R-LQ": 0.50}, False, "guard R-LQ dropped"),
-        ({"A-mIoU": 0.30, "R-LQ": 0.9}, {"A-mIoU": 0.20, "R-LQ": 0.9}, True, "A-mIoU 0.3 beats"),  # 0.3-0.2 < 0.1 in floats
+        (
+            {"A-mIoU": 0.30, "R-LQ": 0.9},
+            {"A-mIoU": 0.20, "R-LQ": 0.9},
+            True,
+            "A-mIoU 0.3 beats",
+        ),  # 0.3-0.2 < 0.1 in floats
         ({"A-mIoU": 0.49, "R-LQ": 0.9}, {"A-mIoU": 0.50, "R-LQ": 0.1}, False, "A-mIoU 0.49 vs"),
     ],
 )

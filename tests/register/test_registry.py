@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+import registry_server
 from typer.testing import CliRunner
 
 from components.register import registry
 from components.register.gate import GateConfig
 from components.register.step import register_model
-from registry_server import mlflow_server, write_model_artifact  # noqa: F401 (fixture)
 from vrt.errors import UserError
 
 pytestmark = pytest.mark.slow
+mlflow_server = registry_server.mlflow_server  # module-scoped fixture: one MLflow server for this module
+write_model_artifact = registry_server.write_model_artifact
 CFG = GateConfig(primary="A-mIoU", margin=0.01, guards=("R-LQ",), tolerance=0.02)
 
 
@@ -28,8 +30,14 @@ def registered(mlflow_server, tmp_path_factory):
         {"A-mIoU": 0.70, "R-LQ": 0.5599},
     ]
     results = [
-        register_model(write_model_artifact(tmp, str(i)), m, "vrt-reg", CFG,
-                       dataset={"uri": "s3://data/ds"}, pipeline_run_id=f"run-{i}")
+        register_model(
+            write_model_artifact(tmp, str(i)),
+            m,
+            "vrt-reg",
+            CFG,
+            dataset={"uri": "s3://data/ds"},
+            pipeline_run_id=f"run-{i}",
+        )
         for i, m in enumerate(runs)
     ]
     return results
@@ -51,10 +59,25 @@ def test_lineage_and_metrics_tags(registered):
     v = registry.get_version("vrt-reg", "champion")
     assert v.version == "3"
     assert v.metrics == {"A-mIoU": 0.51, "R-LQ": 0.58}
-    assert {k: v.tags[k] for k in ("vrt.dataset_manifest_sha256", "vrt.dataset_revision", "vrt.git_commit",
-                                    "vrt.config_hash", "vrt.pipeline_run_id", "vrt.model_sha256", "vrt.gate")} == {
-        "vrt.dataset_manifest_sha256": "dsha", "vrt.dataset_revision": "rev1", "vrt.git_commit": "c0ffee",
-        "vrt.config_hash": "h1", "vrt.pipeline_run_id": "run-2", "vrt.model_sha256": "sha-2", "vrt.gate": "champion",
+    assert {
+        k: v.tags[k]
+        for k in (
+            "vrt.dataset_manifest_sha256",
+            "vrt.dataset_revision",
+            "vrt.git_commit",
+            "vrt.config_hash",
+            "vrt.pipeline_run_id",
+            "vrt.model_sha256",
+            "vrt.gate",
+        )
+    } == {
+        "vrt.dataset_manifest_sha256": "dsha",
+        "vrt.dataset_revision": "rev1",
+        "vrt.git_commit": "c0ffee",
+        "vrt.config_hash": "h1",
+        "vrt.pipeline_run_id": "run-2",
+        "vrt.model_sha256": "sha-2",
+        "vrt.gate": "champion",
     }
     assert v.source.startswith("mlflow-artifacts:/") and v.source.endswith("/model")
 
@@ -90,8 +113,11 @@ def test_promote_rollback_and_cli(registered, tmp_path):
     with pytest.raises(UserError, match="no previous champion"):
         registry.rollback("vrt-reg")
     shown = json.loads(runner.invoke(app, ["show", "vrt-reg"]).stdout)
-    assert (shown["uri"], shown["aliases"], shown["metrics"]) == ("models:/vrt-reg/1", ["champion"],
-                                                                   {"A-mIoU": 0.5, "R-LQ": 0.6})
+    assert (shown["uri"], shown["aliases"], shown["metrics"]) == (
+        "models:/vrt-reg/1",
+        ["champion"],
+        {"A-mIoU": 0.5, "R-LQ": 0.6},
+    )
     listed = runner.invoke(app, ["list", "vrt-reg"]).stdout
     assert listed.count("vrt-reg") == 0 and "champion" in listed and "0.5099" in listed
     with pytest.raises(UserError, match="model 'nope'"):
@@ -117,9 +143,15 @@ def test_deploy_local_serves_the_champion_from_the_registry(mlflow_server, tmp_p
     record = json.loads((tmp_path / ".vrt" / "serve" / "vrt-serve.json").read_text())
     try:
         assert record["url"] == url and url.startswith("http://127.0.0.1:")
-        status, body = post_json(f"{url}/v2/models/vrt-serve/infer", {
-            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [sample_image_b64()]},
-                       {"name": "question", "datatype": "BYTES", "shape": [1], "data": ["what is red?"]}]})
+        status, body = post_json(
+            f"{url}/v2/models/vrt-serve/infer",
+            {
+                "inputs": [
+                    {"name": "image", "datatype": "BYTES", "shape": [1], "data": [sample_image_b64()]},
+                    {"name": "question", "datatype": "BYTES", "shape": [1], "data": ["what is red?"]},
+                ]
+            },
+        )
         assert status == 200 and body["model_version"] == "1"
     finally:
         import os

@@ -81,3 +81,24 @@ def test_missing_dataset_says_it_is_not_published(tmp_path: Path) -> None:
         open_dataset(str(tmp_path / "nowhere"))
     assert json.loads((write_dataset(tmp_path / "ok", 2, shards=1) / "manifest.json").read_text())["counts"] == {
         "input": 2, "written": 2, "quarantined": 0}
+
+
+def test_latest_checkpoint_skips_incomplete_ones(tmp_path: Path) -> None:
+    from components.sft.checkpoint import find_latest, latest_in_run, resolve_resume
+
+    def make(run: str, step: int, ranks: list[int], world: int = 2) -> None:
+        d = tmp_path / run / f"step_{step:07d}"
+        d.mkdir(parents=True)
+        (d / "state.json").write_text(json.dumps({"step": step, "world": world}))
+        for r in ranks:
+            (d / f"rng_rank{r}.safetensors").write_bytes(b"x")
+
+    assert find_latest(str(tmp_path)) == "" and resolve_resume("latest", str(tmp_path)) == ""
+    make("a", 2, [0, 1])
+    make("a", 4, [0])  # rank 1 never finished uploading
+    make("b", 3, [0, 1])
+    assert find_latest(str(tmp_path)) == str(tmp_path / "b" / "step_0000003")
+    assert latest_in_run(str(tmp_path / "a")) == str(tmp_path / "a" / "step_0000002")
+    assert resolve_resume(str(tmp_path / "a" / "step_0000002"), str(tmp_path)) == str(tmp_path / "a" / "step_0000002")
+    with pytest.raises(UserError, match="is not a checkpoint"):
+        resolve_resume(str(tmp_path / "a"), str(tmp_path))

@@ -4,7 +4,6 @@ resume from step k; a worker killed mid-run recovered through FailureConfig."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,9 @@ STEPS, EVERY = 4, 2
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """Ray (2 CPUs) once for the module, a dataset, an MLflow SQLite store."""
+def env(tmp_path_factory, s3_endpoint):
+    """Ray (2 CPUs) once for the module (after the S3 server, so workers inherit its AWS_* settings),
+    a dataset, an MLflow SQLite store."""
     import ray
 
     root = tmp_path_factory.mktemp("sft")
@@ -112,3 +112,18 @@ def test_lost_worker_is_recovered_by_failure_config(env, baseline) -> None:
     assert [s for s, _ in history] == [1, 2, 3, 3, 4]  # step 3 ran twice: before the fault and after the restart
     assert history[2][1] == history[3][1] == dict(_history("base", "loss"))[3]
     assert history[4][1] == dict(_history("base", "loss"))[4]
+
+
+def test_checkpoints_and_model_go_to_s3(env, s3_bucket) -> None:
+    from components.sft.checkpoint import find_latest
+    from vrt import storage
+
+    storage.upload_dir(env["data"], f"{s3_bucket}/data")
+    manifest = _train(env, "s3run", f"sft.dataset={s3_bucket}/data", f"sft.output={s3_bucket}/sft", "sft.eval_dataset=",
+                      "sft.max_steps=2", "sft.checkpoint_every=1")
+    assert (manifest.uri, manifest.step) == (f"{s3_bucket}/sft/s3run/model", 2)
+    names = storage.list_names(f"{s3_bucket}/sft/s3run")
+    for name in ("step_0000001/state.json", "step_0000002/ds/zero_pp_rank_1_mp_rank_00_optim_states.pt",
+                 "step_0000002/rng_rank1.safetensors", "model/model.safetensors", "model_manifest.json"):
+        assert name in names, name
+    assert find_latest(f"{s3_bucket}/sft") == f"{s3_bucket}/sft/s3run/step_0000002"

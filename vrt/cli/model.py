@@ -22,7 +22,9 @@ def _human(n: int) -> str:
 
 @app.command()
 def info(
-    preset: str = typer.Option("tiny", "--preset", help="Model preset: tiny, 2b, 4b, 8b (or a preset YAML path)."),
+    preset: str = typer.Option(
+        "tiny", "--preset", help="Model preset: tiny, 2b, 4b, 8b (or a preset YAML path)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Print parameter counts per tower (total / trainable under the preset's freezing and LoRA policy).
@@ -48,7 +50,9 @@ def info(
     trainable = sum(c.trainable for c in counts)
     if as_json:
         towers = {c.name: {"total": c.total, "trainable": c.trainable} for c in counts}
-        typer.echo(json.dumps({"preset": spec.name, "towers": towers, "total": total, "trainable": trainable}))
+        typer.echo(
+            json.dumps({"preset": spec.name, "towers": towers, "total": total, "trainable": trainable})
+        )
         return
     table = Table(title=f"R-Sa2VA preset {spec.name} ({spec.init} init)")
     for column in ("tower", "total", "trainable", "params", "trainable params"):

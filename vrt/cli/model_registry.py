@@ -36,7 +36,13 @@ def list_cmd(name: str = typer.Argument("", help="Registered model name; empty l
     table = Table("version", "aliases", "metrics", "gate", "git commit")
     for v in registry.list_versions(name):
         metrics = " ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items()))
-        table.add_row(v.version, ",".join(v.aliases), metrics, v.tags.get("vrt.gate", ""), v.tags.get("vrt.git_commit", ""))
+        table.add_row(
+            v.version,
+            ",".join(v.aliases),
+            metrics,
+            v.tags.get("vrt.gate", ""),
+            v.tags.get("vrt.git_commit", ""),
+        )
     out.print(table)
 
 
@@ -51,8 +57,15 @@ def show(
     from components.register import registry
 
     v = registry.get_version(name, ref)
-    doc = {"uri": v.uri, "aliases": list(v.aliases), "metrics": v.metrics, "tags": v.tags,
-           "source": v.source, "run_id": v.run_id, "champion_history": registry.history(name)}
+    doc = {
+        "uri": v.uri,
+        "aliases": list(v.aliases),
+        "metrics": v.metrics,
+        "tags": v.tags,
+        "source": v.source,
+        "run_id": v.run_id,
+        "champion_history": registry.history(name),
+    }
     typer.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 

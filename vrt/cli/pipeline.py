@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from vrt.cli import pipeline_submit
 from vrt.errors import UserError
 
 app = typer.Typer(help="Compile, run locally, or submit the VRT training pipeline.", no_args_is_help=True)
@@ -58,3 +59,6 @@ def run(
 
     result = run_local(preset, parse_params(param), work_uri, verbose)
     print_summary(result)
+
+
+pipeline_submit.register(app)

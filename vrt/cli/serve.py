@@ -1,6 +1,6 @@
 """`vrt serve`: run the model server (KServe v1 + v2 REST) in the foreground on loopback.
 
-    vrt serve --model models:/vrt-tiny@champion --port 8080
+vrt serve --model models:/vrt-tiny@champion --port 8080
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ def serve(
     Example: vrt serve --model models:/vrt-tiny@champion --port 8080
     then: curl -s http://127.0.0.1:8080/v2/models/vrt/ready
     """
-    from components.deploy.predictor import GenerationConfig
+    from components.deploy.predictor import InferenceConfig
     from components.deploy.server import serve as run_server
     from vrt.console import console
     from vrt.errors import UserError
 
     try:
-        generation = GenerationConfig(max_new_tokens)
+        inference = InferenceConfig(max_new_tokens)
     except ValueError as e:
         raise UserError(f"--max-new-tokens: {e}") from e
     console.print(f"loading {model} ...")
-    run_server(model, host=host, port=port, name=name, generation=generation)
+    run_server(model, host=host, port=port, name=name, inference=inference)

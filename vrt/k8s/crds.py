@@ -114,7 +114,7 @@ def validate_custom_resource(obj: dict[str, Any], crd_dir: Path) -> None:
     import jsonschema
 
     if not isinstance(obj, dict):
-        raise ValueError(f"a custom resource must be a mapping, got {type(obj).__name__}")
+        raise TypeError(f"a custom resource must be a mapping, got {type(obj).__name__}")
     group, version, kind = _split_api_version(obj)
     crd_path = Path(crd_dir)
     if not crd_path.is_dir():

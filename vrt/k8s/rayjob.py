@@ -57,7 +57,7 @@ class RayJobSpec:
             if any(word in key.upper() for word in ("SECRET", "PASSWORD", "TOKEN")):
                 raise ValueError(f"env {key} looks like a secret: pass it with env_from_secrets (a Secret name)")
             if not isinstance(value, str):
-                raise ValueError(f"env {key} must be a string, got {type(value).__name__}")
+                raise TypeError(f"env {key} must be a string, got {type(value).__name__}")
 
 
 def _container(spec: RayJobSpec, name: str, cpus: int, memory: str, gpus: int) -> dict[str, Any]:

@@ -40,7 +40,9 @@ def make_sample(index: int, size: int = 96, n_objects: int = 2, seed: int = 0) -
         mask = np.asarray(layer) > 0
         for prev in objects:  # later shapes occlude earlier ones
             prev["_mask"] &= ~mask
-        objects.append({"id": f"o{k}", "caption": f"{colour} {shape}", "_mask": mask, "box": [x, y, x + side, y + side]})
+        objects.append(
+            {"id": f"o{k}", "caption": f"{colour} {shape}", "_mask": mask, "box": [x, y, x + side, y + side]}
+        )
     for obj in objects:
         obj["rle"] = _rle(obj.pop("_mask"))
     buf = io.BytesIO()
@@ -48,11 +50,19 @@ def make_sample(index: int, size: int = 96, n_objects: int = 2, seed: int = 0) -
     first = objects[0]
     reasoning = " and ".join(f"the {o['caption']} <ref:{o['id']}>" for o in objects)
     return {
-        "id": f"synth-{index}", "source": "vrt-80k", "image": buf.getvalue(), "width": size, "height": size,
-        "question": f"Which object is the {first['caption']}?", "objects": objects,
-        "reasoning_ids": [o["id"] for o in objects], "answer_ids": [first["id"]],
-        "reasoning": f"I see {reasoning}.", "answer": f"The {first['caption']} <ref:{first['id']}>.",
-        "class_ids": [], "extra": json.dumps({}),
+        "id": f"synth-{index}",
+        "source": "vrt-80k",
+        "image": buf.getvalue(),
+        "width": size,
+        "height": size,
+        "question": f"Which object is the {first['caption']}?",
+        "objects": objects,
+        "reasoning_ids": [o["id"] for o in objects],
+        "answer_ids": [first["id"]],
+        "reasoning": f"I see {reasoning}.",
+        "answer": f"The {first['caption']} <ref:{first['id']}>.",
+        "class_ids": [],
+        "extra": json.dumps({}),
     }
 
 

@@ -1,0 +1,26 @@
+"""KFP step `grpo`: GRPO from the SFT model on a canonical dataset (logic: components/grpo/step.py).
+
+The Model output is the GRPO model manifest (JSON pointer: uri, sha256, step, lineage); the
+weights go straight to `grpo.output` (local directory or s3://). With runtime "kubernetes" the
+step creates a KubeRay RayJob and stays a small CPU launcher; GPU placement is set by the pipeline.
+"""
+
+from kfp import dsl
+
+from components.images import TRAIN_IMAGE
+
+
+@dsl.component(base_image=TRAIN_IMAGE)
+def grpo(
+    config: str,
+    overrides: list,
+    dataset: dsl.Input[dsl.Dataset],
+    init_model: dsl.Input[dsl.Model],
+    model: dsl.Output[dsl.Model],
+    runtime: str = "local",
+):
+    """GRPO with preset `config` plus `overrides` (key=value); `model` points at the trained model."""
+    from components.grpo.step import grpo_step
+
+    model.metadata.update(grpo_step(config, [str(o) for o in overrides], dataset.path, init_model.path, model.path,
+                                    runtime))

@@ -1,0 +1,57 @@
+"""`vrt train sft` and the `sft` KFP step's argument handling (no training: bad input stops first)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vrt.cli.main import main
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    return e.value.code, capsys.readouterr().err
+
+
+def test_help_shows_an_example(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    main(["train", "sft", "--help"])
+    assert "vrt train sft --config pipelines/presets/tiny.yaml sft.dataset=" in capsys.readouterr().out
+
+
+def test_unknown_key_is_one_line_with_close_matches(capsys) -> None:
+    code, err = _run(["train", "sft", "--config", "pipelines/presets/tiny.yaml", "sft.warmup_ration=0.1"], capsys)
+    assert code == 2
+    assert "unknown config key sft.warmup_ration (did you mean sft.warmup_ratio?)" in " ".join(err.split())
+
+
+def test_missing_dataset_names_the_manifest(tmp_path: Path, capsys) -> None:
+    code, err = _run(["train", "sft", "--config", "tiny", f"sft.dataset={tmp_path}"], capsys)
+    assert code == 2
+    assert f"{tmp_path}/manifest.json not found" in " ".join(err.split())
+
+
+def test_empty_dataset_setting_says_what_to_set(capsys) -> None:
+    code, err = _run(["train", "sft", "--config", "tiny"], capsys)
+    assert code == 2 and "sft.dataset is empty: set sft.dataset=" in err
+
+
+def test_unknown_runtime(tmp_path: Path, capsys) -> None:
+    code, err = _run(["train", "sft", "--config", "tiny", "--runtime", "slurm"], capsys)
+    assert code == 2 and "unknown runtime 'slurm': use local or kubernetes" in err
+
+
+def test_step_rejects_a_bad_dataset_artifact(tmp_path: Path) -> None:
+    from components.sft.step import dataset_uri
+    from vrt.errors import UserError
+
+    good = tmp_path / "d.json"
+    good.write_text(json.dumps({"uri": "s3://b/data", "format": "vrt-canonical-parquet"}))
+    assert dataset_uri(str(good)) == "s3://b/data"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(UserError, match="is not a dataset pointer with a 'uri'"):
+        dataset_uri(str(bad))
