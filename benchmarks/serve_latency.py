@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/serve_latency.py                       # tiny preset, random init (seed 0)
     .venv/bin/python benchmarks/serve_latency.py --model DIR --requests 50 --max-new-tokens 32
 
-Prints p50/p95 of in-process `RSa2VA.predict` and of the v1 endpoint (one client), their ratio
-(the serving overhead: HTTP, JSON, base64, PNG decode, response shaping), and requests/s with
-1, 4 and 8 concurrent clients. The server runs as a subprocess on loopback (`components.deploy.local`).
-Both sides use `--threads` torch threads (default 1: on a shared, oversubscribed CPU more threads
-make every call slower and the numbers noisy).
+Prints p50/p95 of in-process `RSa2VA.predict` and of the v1 endpoint (one client), measured
+interleaved (one call of each in turn, so load drift on a shared machine hits both alike), their
+ratio, the server-side model time (`timings.predict_ms`), and requests/s with 1, 4 and 8
+concurrent clients (the server merges queued requests into one model call). The server runs as
+a subprocess on loopback (`components.deploy.local`). Both sides use `--threads` torch threads.
 """
 
 from __future__ import annotations
@@ -30,40 +30,70 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def in_process_ms(model_dir: Path, body: dict, n: int, max_new_tokens: int) -> list[float]:
-    """Latencies of RSa2VA.predict on the decoded request (after 2 warm-up calls)."""
-    from models import RSa2VA
+def timed_request(url: str, body: dict) -> tuple[float, dict]:
+    """(client latency ms, server timings) of one request."""
+    start = time.perf_counter()
+    status, out = post_json(url, body)
+    elapsed = (time.perf_counter() - start) * 1000
+    if status != 200:
+        raise RuntimeError(f"benchmark request failed with HTTP {status}: {out}")
+    return elapsed, out["predictions"][0]["timings"]
 
-    model = RSa2VA.from_pretrained(model_dir)
+
+def interleaved(model, url: str, body: dict, n: int, max_new_tokens: int) -> tuple[list, list, list]:
+    """n rounds of (in-process predict, endpoint request) after 2 warm-up rounds: ms lists."""
     [query] = parse_v1(body, Limits())
-    times = []
+    local, remote, server_model = [], [], []
     for i in range(n + 2):
         start = time.perf_counter()
         model.predict([query.image], [query.question], max_new_tokens=max_new_tokens, do_sample=False)
+        local_ms = (time.perf_counter() - start) * 1000
+        remote_ms, timings = timed_request(url, body)
         if i >= 2:
-            times.append((time.perf_counter() - start) * 1000)
-    return times
+            local.append(local_ms)
+            remote.append(remote_ms)
+            server_model.append(timings["predict_ms"])
+    return local, remote, server_model
 
 
-def endpoint_ms(url: str, body: dict, n: int) -> list[float]:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        status, _ = post_json(url, body)
-        if status != 200:
-            raise RuntimeError(f"benchmark request failed with HTTP {status}")
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+def throughput(url: str, body: dict, clients: int, per_client: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, mean items per model call) with `clients` threads sending `per_client` requests."""
 
+    def client(_: int) -> list[tuple[float, dict]]:
+        return [timed_request(url, body) for _ in range(per_client)]
 
-def throughput(url: str, body: dict, clients: int, per_client: int) -> tuple[float, float]:
-    """(requests/s, p50 ms) with `clients` threads each sending `per_client` requests."""
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        lists = list(pool.map(lambda _: endpoint_ms(url, body, per_client), range(clients)))
+        results = [r for rs in pool.map(client, range(clients)) for r in rs]
     elapsed = time.perf_counter() - start
-    flat = [t for times in lists for t in times]
-    return len(flat) / elapsed, statistics.median(flat)
+    batch = statistics.mean(t["batch_items"] for _, t in results)
+    return len(results) / elapsed, statistics.median(ms for ms, _ in results), batch
+
+
+def report(args, model_dir: Path, url: str, body: dict) -> None:
+    from models import RSa2VA
+
+    model = RSa2VA.from_pretrained(model_dir)
+    local, remote, server_model = interleaved(model, url, body, args.requests, args.max_new_tokens)
+    print(
+        f"model: {model_dir}  max_new_tokens={args.max_new_tokens}  requests={args.requests}  threads={args.threads}"
+    )
+    print(f"in-process predict   p50 {percentile(local, 0.5):8.1f} ms  p95 {percentile(local, 0.95):8.1f} ms")
+    print(
+        f"v1 endpoint          p50 {percentile(remote, 0.5):8.1f} ms  p95 {percentile(remote, 0.95):8.1f} ms"
+    )
+    print(
+        f"  of which model     p50 {percentile(server_model, 0.5):8.1f} ms (server-side timings.predict_ms)"
+    )
+    print(
+        f"overhead ratio endpoint/in-process: p50 {percentile(remote, 0.5) / percentile(local, 0.5):.2f}  "
+        f"p95 {percentile(remote, 0.95) / percentile(local, 0.95):.2f}"
+    )
+    for clients in (1, 4, 8):
+        rps, p50, batch = throughput(url, body, clients, max(3, 2 * args.requests // clients))
+        print(
+            f"{clients} concurrent client(s): {rps:6.2f} req/s  p50 {p50:8.1f} ms  mean items/model call {batch:.2f}"
+        )
 
 
 def main() -> None:
@@ -75,10 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(args.threads)
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     from components.deploy.local import start_local
 
+    torch.set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
         if model_dir is None:
@@ -86,8 +116,6 @@ def main() -> None:
 
             model_dir = Path(tmp) / "tiny"
             RSa2VA.from_preset(load_preset("tiny"), seed=0).save_pretrained(model_dir)
-        body = {"instances": [{"image_b64": sample_image_b64(), "question": QUESTION}]}
-        local = in_process_ms(model_dir, body, args.requests, args.max_new_tokens)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -95,25 +123,8 @@ def main() -> None:
             str(model_dir), port, name="bench", extra_args=("--max_new_tokens", str(args.max_new_tokens))
         )
         try:
-            url = f"{server.url}/v1/models/bench:predict"
-            endpoint_ms(url, body, 2)
-            remote = endpoint_ms(url, body, args.requests)
-            print(
-                f"model: {model_dir}  max_new_tokens={args.max_new_tokens}  requests={args.requests}  "
-                f"threads={args.threads}"
-            )
-            print(
-                f"in-process predict  p50 {percentile(local, 0.5):8.1f} ms  p95 {percentile(local, 0.95):8.1f} ms"
-            )
-            print(
-                f"v1 endpoint         p50 {percentile(remote, 0.5):8.1f} ms  p95 {percentile(remote, 0.95):8.1f} ms"
-            )
-            print(
-                f"overhead ratio (endpoint/in-process, p50): {percentile(remote, 0.5) / percentile(local, 0.5):.2f}"
-            )
-            for clients in (1, 4, 8):
-                rps, p50 = throughput(url, body, clients, max(2, args.requests // clients))
-                print(f"{clients} concurrent client(s): {rps:6.2f} req/s  p50 {p50:8.1f} ms")
+            body = {"instances": [{"image_b64": sample_image_b64(), "question": QUESTION}]}
+            report(args, model_dir, f"{server.url}/v1/models/bench:predict", body)
         finally:
             server.stop()
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/sft_throughput.py [--steps 6] [--rows 48]
 
-Same global batch (8) and data for all three; the first step (warm-up) is left out.
+Generated data (vrt data synth + prepare, 128 px), the same global batch (8) and data for all
+three; the first step (warm-up) is left out of the means.
 Prints samples/s, mean step time and the ratios to the single process.
 """
 
@@ -41,13 +42,15 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
+    from components.dataset.step import prepare_pointer, synth_raw
     from components.sft.config import load_train_config
     from components.sft.launch import run_local
-    from tests.sft.canonical import write_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="vrt-bench-sft-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
-    data = write_dataset(tmp / "data", n=args.rows, seed=0, shards=2)
+    synth_raw(str(tmp / "raw"), args.rows, 1, 0, 128)
+    data = tmp / "data"
+    prepare_pointer("vrt-80k", str(tmp / "raw" / "vrt-80k"), str(data), "synthetic", str(tmp / "data.json"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     results = {}
     for i, (name, extra) in enumerate(SETUPS.items()):

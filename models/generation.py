@@ -84,6 +84,7 @@ class GenerationMixin:
     def masks_for_sequences(self, images, questions, completions: list[list[int]]) -> list[Trace]:
         """Teacher-forced pass over prompt + given completion ids: one mask (RLE, image size) per `[SEG]`."""
         proc = self.processor
+        completions = [_cut_at_eos(list(ids), proc.eos_token_id) for ids in completions]
         batch = proc.sequence_batch(images, questions, completions)
         inputs = self._to_device(batch)
         out = self.vlm(
@@ -96,7 +97,6 @@ class GenerationMixin:
         )
         traces = []
         for b, ids in enumerate(completions):
-            ids = _cut_at_eos(list(ids), proc.eos_token_id)
             height, width = batch["image_sizes"][b]
             masks = []
             if logits[b].shape[0]:

@@ -28,16 +28,19 @@ from components.deploy.response import build_result
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """Greedy decoding length, and how many queries of concurrent requests one model call may take."""
+    """Greedy decoding length, queries per model call (from concurrent requests), device ('auto': CUDA if present)."""
 
     max_new_tokens: int = 256
     batch_items: int = 8
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("max_new_tokens", "batch_items"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
 
 @dataclass
@@ -73,10 +76,15 @@ class VrtPredictor(Model):
         self._batcher = MicroBatcher(self.infer, self.inference.batch_items)
 
     def load(self) -> bool:
+        import torch
+
         from models import RSa2VA
 
+        device = self.inference.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         model_dir, self.version = resolve_model_dir(self.model_uri, self.cache_dir)
-        self._model = RSa2VA.from_pretrained(model_dir)
+        self._model = RSa2VA.from_pretrained(model_dir).to(device)
         self._model.eval()
         self.ready = True
         return self.ready

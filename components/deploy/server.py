@@ -78,20 +78,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batch_items", type=int, default=InferenceConfig().batch_items, help="queries per model call"
     )
+    parser.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present"
+    )
     parser.add_argument("--max_image_bytes", type=int, default=defaults.max_image_bytes)
     parser.add_argument("--max_pixels", type=int, default=defaults.max_pixels)
     parser.add_argument("--max_question_chars", type=int, default=defaults.max_question_chars)
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch)
     args = parser.parse_args(argv)
-    limits = Limits(args.max_image_bytes, args.max_pixels, args.max_question_chars, args.max_batch)
-    serve(
-        args.model_uri,
-        args.host,
-        args.http_port,
-        args.model_name,
-        limits,
-        InferenceConfig(args.max_new_tokens, args.batch_items),
-    )
+    try:
+        limits = Limits(args.max_image_bytes, args.max_pixels, args.max_question_chars, args.max_batch)
+        inference = InferenceConfig(args.max_new_tokens, args.batch_items, args.device)
+    except ValueError as e:
+        parser.error(str(e))
+    serve(args.model_uri, args.host, args.http_port, args.model_name, limits, inference)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from components.sft.checkpoint import STATE_FILE, find_latest
 from components.sft.config import RESUME_LATEST
 from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
-from components.sft.launch import FORWARDED_ENV, _local_copy, _storage
+from components.sft.launch import FORWARDED_ENV, _local_copy, _log_dataset, _storage
 from vrt import storage
 from vrt.console import console
 from vrt.errors import UserError
@@ -74,6 +74,18 @@ def _trainer(job: GRPOJob, worker_job: dict[str, Any], run_name: str):
     )
 
 
+def _absolute(job: GRPOJob) -> GRPOJob:
+    """The job with local paths made absolute (Ray workers do not share the driver's working directory)."""
+    from pathlib import Path
+
+    section = dict(job.raw.get("grpo") or {})
+    for key in ("dataset", "init_from", "output", "resume_from"):
+        value = getattr(job.grpo, key)
+        if value and not storage.is_s3(value) and value != RESUME_LATEST:
+            section[key] = str(Path(value).resolve())
+    return job_from_raw(dict(job.raw, grpo=section), job.source)
+
+
 def _check_inputs(job: GRPOJob) -> str:
     """The initial model's directory URI, after checking the prompts and the model."""
     if not job.grpo.dataset:
@@ -92,6 +104,7 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
     from components.grpo.selection import select_prompts
     from vrt.tracking import step_run, tracking_uri
 
+    job = _absolute(job)
     g = job.grpo
     model_uri = _check_inputs(job)
     run_name = _run_name(job)
@@ -101,6 +114,7 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
         console.print(f"grpo.resume_from={g.resume_from}: no checkpoint under {g.output} yet, starting fresh")
     tags = {"vrt.preset": job.model, "vrt.run_dir": run_dir, "vrt.init_from": model_uri}
     with step_run("grpo", params=job.to_params(), tags=tags) as run:
+        _log_dataset(g.dataset, "")
         dataset = g.dataset
         if g.select_high_variance:
             console.print(f"grpo: selecting the {g.select_high_variance} highest-variance prompts of {dataset}")

@@ -1,6 +1,7 @@
 """Prompt selection: keep the prompts whose rewards vary most under the SFT model (the paper's "2k high-variance").
 
     keep = select_high_variance([[1, 0, 1, 0], [1, 1, 1, 1]], keep=1)     # [0]
+    uri = select_prompts(dataset_uri, model_uri, grpo_cfg, out_uri)       # the data step: a new dataset
 
 A prompt whose rollouts all earn the same reward has zero advantage in GRPO and teaches nothing;
 ranking by the (population) variance of the rewards of its rollouts keeps the informative ones.
@@ -72,7 +73,8 @@ def select_prompts(dataset_uri: str, model_uri: str, g, out_uri: str, device: st
     variances = reward_variances(table_rewards)
     extra = {"selected_from": dataset_uri, "selected_from_sha256": manifest.sha256, "candidates": len(rows),
              "kept": len(keep), "selection_samples": n, "rewards": dict(g.rewards), "model": model_uri,
-             "min_kept_variance": min(variances[i] for i in keep)}
+             "min_kept_variance": min(variances[i] for i in keep),
+             "max_dropped_variance": max((v for i, v in enumerate(variances) if i not in set(keep)), default=None)}
     write_subset(out_uri, manifest, pa.Table.from_pylist([rows[i] for i in keep], schema=table.schema), extra)
     return out_uri
 

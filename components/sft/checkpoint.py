@@ -2,8 +2,10 @@
 
 A run writes `<output>/<run_name>/step_<NNNNNNN>/` through `ray.train.report`: the engine's
 files from every rank, `rng_rank<R>.safetensors` per rank and `state.json` (rank 0, the
-step and the settings a resume must match). `resume_from: latest` picks the highest step
-under `<output>` across runs (ties: the newest run name).
+step and the settings a resume must match). `resume_from: latest` picks the highest complete
+step under `<output>` across runs (ties: the newest run name). A worker group restarted by
+FailureConfig, or a run started again under the same `run_name`, continues from its own
+newest complete checkpoint (even one the Ray controller had not registered yet).
 
     uri = resolve_resume("latest", "s3://bucket/sft")   # "" when there is none yet
 """

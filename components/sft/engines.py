@@ -159,7 +159,6 @@ class DDPEngine:
         tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
         save_file(tensors, str(directory / "optimizer.safetensors"))
         meta = {"param_groups": state["param_groups"], "scheduler": self.scheduler.state_dict()}
-        meta["scheduler"].pop("lr_lambdas", None)
         (directory / "optimizer.json").write_text(json.dumps(meta))
 
     def load(self, directory: Path) -> None:

@@ -117,7 +117,9 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
         job = {"raw": tc.raw, "source": tc.source, "run_dir": run_dir, "resume": resume,
                "run_id": run.info.run_id, "tracking_uri": tracking_uri(), "eval_dataset": sft.eval_dataset}
         if not ray.is_initialized():
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
+            # a local cluster gets at least the CPUs the workers ask for (small laptops, CI)
+            cpus = None if ray_address else max(os.cpu_count() or 1, sft.num_workers * sft.cpus_per_worker)
+            ray.init(address=ray_address, num_cpus=cpus, include_dashboard=False, log_to_driver=True)
         console.print(f"sft: {sft.num_workers} workers, {sft.strategy} (ZeRO-{sft.zero_stage}), run dir {run_dir}")
         _trainer(tc, job, run_name).fit()
         manifest = read_model_manifest(run_dir)

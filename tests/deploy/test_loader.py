@@ -38,6 +38,17 @@ def test_predictor_from_s3_is_ready_only_after_load(tiny_model_dir, s3_bucket, t
     assert downloaded == sorted(p.name for p in tiny_model_dir.iterdir())
 
 
+def test_server_settings_are_validated():
+    from components.deploy.predictor import InferenceConfig
+    from components.deploy.server import main
+
+    with pytest.raises(ValueError, match="device must be auto, cpu or cuda, got 'tpu'"):
+        InferenceConfig(device="tpu")
+    with pytest.raises(SystemExit) as err:
+        main(["--model_uri", "/m", "--max_batch", "0"])
+    assert err.value.code == 2
+
+
 def test_predictor_load_fails_clearly(tmp_path):
     predictor = VrtPredictor("tiny", str(tmp_path / "missing"))
     with pytest.raises(UserError, match="is not a directory"):

@@ -31,7 +31,9 @@ def test_training_rows_collate_with_one_mask_per_mention(tiny_model, datasets):
 
 def test_bench_rows_without_refs_are_refused_for_training(tiny_model, datasets):
     row = datasets["bench"][0]
-    with pytest.raises(ValueError, match=f"sample {row['id']}: has reasoning/answer objects but its text has no"):
+    with pytest.raises(
+        ValueError, match=f"sample {row['id']}: has reasoning/answer objects but its text has no"
+    ):
         tiny_model.processor.collate([row], train=True)
     batch = tiny_model.processor.collate([row], train=False)  # prompts for prediction are fine
     assert batch["input_ids"].shape[0] == 1

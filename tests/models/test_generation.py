@@ -40,8 +40,8 @@ def test_predict_traces_are_predictions(tiny_model, images_questions):
 def test_masks_for_sequences(tiny_model, images_questions):
     images, questions = images_questions
     tok = tiny_model.processor.tokenizer
-    texts = [
-        "<think>the <obj1> [SEG] and <obj2> [SEG]</think>\n\n<answer><obj1> [SEG]</answer><|im_end|>",
+    texts = [  # the first ends like a padded rollout: tokens after <|im_end|> are ignored
+        "<think>the <obj1> [SEG] and <obj2> [SEG]</think>\n\n<answer><obj1> [SEG]</answer><|im_end|>[SEG]<|endoftext|>",
         "<think>nothing</think><answer>none</answer><|im_end|>",
         "<answer><obj1> [SEG]</answer> trailing [SEG]",
     ]
@@ -49,7 +49,7 @@ def test_masks_for_sequences(tiny_model, images_questions):
     traces = tiny_model.masks_for_sequences(images, questions, completions)
     assert [t.roles for t in traces] == [("reasoning", "reasoning", "answer"), (), ("answer", "dropped")]
     assert [t.text for t in traces] == [
-        texts[0].removesuffix("<|im_end|>"),
+        texts[0].removesuffix("<|im_end|>[SEG]<|endoftext|>"),
         texts[1].removesuffix("<|im_end|>"),
         texts[2],
     ]
@@ -58,7 +58,7 @@ def test_masks_for_sequences(tiny_model, images_questions):
             assert rle["size"] == [image.height, image.width]
             assert decode(rle).shape == (image.height, image.width)
         assert all(0.0 <= s <= 1.0 for s in trace.scores)
-    assert traces[0].token_ids == tuple(completions[0])
+    assert traces[0].token_ids == tuple(completions[0][:-2])
 
 
 def test_greedy_is_deterministic_and_batched_equals_single(tiny_model, images_questions):

@@ -139,5 +139,5 @@ def test_sample_without_objects(tiny_model, samples):
     out = tiny_model(**batch)
     assert [m.shape for m in out.pred_masks] == [(0, 64, 64), (3, 64, 64)]
     only_empty = tiny_model(**tiny_model.processor.collate(samples[:1], train=True))
-    assert float(only_empty.loss_mask_bce) == float(only_empty.loss_mask_dice) == 0.0
+    assert float(only_empty.loss_mask_bce.detach()) == float(only_empty.loss_mask_dice.detach()) == 0.0
     assert only_empty.mask_iou is None and torch.equal(only_empty.loss, only_empty.loss_ce)

@@ -55,3 +55,28 @@ def test_step_rejects_a_bad_dataset_artifact(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(UserError, match="is not a dataset pointer with a 'uri'"):
         dataset_uri(str(bad))
+
+
+def test_component_compiles_with_the_train_image(tmp_path: Path) -> None:
+    import yaml
+    from kfp import compiler, dsl
+
+    from components.images import TRAIN_IMAGE
+    from components.sft.component import sft
+
+    @dsl.pipeline(name="sft-only")
+    def pipe():
+        dataset = dsl.importer(artifact_uri="s3://b/data", artifact_class=dsl.Dataset).output
+        sft(config="tiny", overrides=["sft.max_steps=2"], dataset=dataset)
+
+    compiler.Compiler().compile(pipe, str(tmp_path / "p.yaml"))
+    spec = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    (executor,) = [e for name, e in spec["deploymentSpec"]["executors"].items() if "sft" in name]
+    assert executor["container"]["image"] == TRAIN_IMAGE
+    inputs = spec["components"]["comp-sft"]["inputDefinitions"]
+    assert sorted(inputs["parameters"]) == ["config", "overrides", "runtime"]
+    assert inputs["parameters"]["runtime"]["defaultValue"] == "local"
+    assert sorted(inputs["artifacts"]) == ["dataset", "eval_dataset"]
+    assert inputs["artifacts"]["eval_dataset"].get("isOptional") is True
+    assert spec["components"]["comp-sft"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"] == (
+        "system.Model")

@@ -33,7 +33,7 @@ def test_overrides_are_yaml_values() -> None:
     cfg = load_train_config("tiny", ["sft.lr=3e-4", "sft.num_workers=1", "sft.adam_betas=[0.8, 0.9]",
                                      "grpo.group_size=4"])
     assert (cfg.sft.lr, cfg.sft.num_workers, cfg.sft.adam_betas, cfg.sft.grad_accum) == (3e-4, 1, (0.8, 0.9), 4)
-    assert cfg.raw["grpo"] == {"group_size": 4}
+    assert cfg.raw["grpo"]["group_size"] == 4
     assert cfg.to_params()["sft.lr"] == 3e-4
 
 

@@ -19,7 +19,7 @@ def sft(
     runtime: Annotated[str, typer.Option(help="local (Ray on this machine) or kubernetes (a KubeRay RayJob)")] = "local",
     image: Annotated[str, typer.Option(help="training image for runtime kubernetes (default: TRAIN_IMAGE)")] = "",
 ) -> None:
-    """Fine-tune a model preset on a canonical dataset; prints the model manifest (JSON) on stdout.
+    """Fine-tune a model preset on a canonical dataset; the model manifest (JSON) ends stdout.
 
     Example:
 
