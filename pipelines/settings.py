@@ -1,4 +1,5 @@
-"""Pipeline-level settings of a preset: the `data` and `work_uri` keys of pipelines/presets/<preset>.yaml.
+"""Pipeline-level settings of a preset: `work_uri`, `runtime`, and the `data`, `evaluate`, `register`
+and `deploy` sections of pipelines/presets/<preset>.yaml.
 
 Other sections of the same file (model, sft, grpo, gpu, ...) belong to the steps and are
 validated by their own loaders.
@@ -17,6 +18,8 @@ import yaml
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+RUNTIMES = ("local", "kubernetes")
+TOP_LEVEL = ("work_uri", "runtime")
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,51 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
+class EvaluateSettings:
+    max_new_tokens: int = 256
+    batch_size: int = 4
+    limit: int = 0  # 0: the whole benchmark
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1 or self.batch_size < 1 or self.limit < 0:
+            raise UserError("evaluate.max_new_tokens and evaluate.batch_size must be >= 1, evaluate.limit >= 0")
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    model_name: str = ""  # default: vrt-<preset>
+    primary: str = "A-mIoU"
+    margin: float = 0.01
+    guards: str = "R-LQ"  # comma-separated
+    tolerance: float = 0.02
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    name: str = "vrt"
+    namespace: str = "vrt"
+    canary_percent: int = -1  # -1: no canary (all traffic to the new revision)
+    deployment_mode: str = "RawDeployment"
+    timeout_s: int = 900
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     preset: str
     work_uri: str = ".vrt/work"
+    runtime: str = "local"  # local: Ray on this machine, loopback server; kubernetes: RayJobs and KServe
     data: DataSettings = field(default_factory=DataSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    register: RegisterSettings = field(default_factory=RegisterSettings)
+    deploy: DeploySettings = field(default_factory=DeploySettings)
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise UserError(f"runtime {self.runtime!r} is unknown: use one of {', '.join(RUNTIMES)}")
+
+    @property
+    def model_name(self) -> str:
+        return self.register.model_name or f"vrt-{self.preset}"
 
 
 def preset_names() -> list[str]:
@@ -71,14 +115,18 @@ def _build(cls, values: dict, where: str):
 
 def load_settings(preset: str, overrides: dict | None = None) -> PipelineSettings:
     """Settings of `preset`, with `overrides` such as {"data.n_train": 8, "work_uri": "s3://b/p"}."""
+    sections = {"data": DataSettings, "evaluate": EvaluateSettings, "register": RegisterSettings, "deploy": DeploySettings}
     raw = yaml.safe_load(preset_path(preset).read_text()) or {}
-    data = dict(raw.get("data") or {})
-    top = {"work_uri": raw["work_uri"]} if "work_uri" in raw else {}
+    values = {name: dict(raw.get(name) or {}) for name in sections}
+    top = {key: raw[key] for key in TOP_LEVEL if key in raw}
     for key, value in (overrides or {}).items():
-        if key.startswith("data."):
-            data[key[len("data.") :]] = value
-        elif key == "work_uri":
-            top["work_uri"] = value
+        section, dot, rest = key.partition(".")
+        if dot and section in sections:
+            values[section][rest] = value
+        elif key in TOP_LEVEL:
+            top[key] = value
         else:
-            raise UserError(f"unknown pipeline parameter {key!r}: use work_uri or data.<key>")
-    return PipelineSettings(preset=preset, data=_build(DataSettings, data, "data"), **top)
+            valid = ", ".join([*TOP_LEVEL, *(f"{name}.<key>" for name in sections)])
+            raise UserError(f"unknown pipeline parameter {key!r}: use one of {valid}")
+    built = {name: _build(cls, values[name], name) for name, cls in sections.items()}
+    return PipelineSettings(preset=preset, **built, **top)

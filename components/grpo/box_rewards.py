@@ -48,11 +48,15 @@ def _numbers(value: object, n: int) -> tuple[float, ...] | None:
 
 
 def parse_seg_zero(text: str) -> tuple[Box, Point, Point] | None:
-    """(bbox, point 1, point 2) of a Seg-Zero answer `{"bbox": [4], "points_1": [2], "points_2": [2]}`, or None."""
+    """(bbox, point 1, point 2) of a Seg-Zero answer {"bbox", "points_1", "points_2"}, or None."""
     data = _answer_json(text)
     if not isinstance(data, dict):
         return None
-    box, p1, p2 = _numbers(data.get("bbox"), 4), _numbers(data.get("points_1"), 2), _numbers(data.get("points_2"), 2)
+    box, p1, p2 = (
+        _numbers(data.get("bbox"), 4),
+        _numbers(data.get("points_1"), 2),
+        _numbers(data.get("points_2"), 2),
+    )
     if box is None or p1 is None or p2 is None:
         return None
     return box, p1, p2
@@ -124,7 +128,9 @@ def seg_zero(samples: Sequence[RewardSample]) -> list[float]:
     return [_seg_zero_one(s) for s in samples]
 
 
-def pair_scores(preds: list[tuple[Box, Point]], gt_boxes: Sequence[Box], gt_points: Sequence[Point]) -> np.ndarray:
+def pair_scores(
+    preds: list[tuple[Box, Point]], gt_boxes: Sequence[Box], gt_points: Sequence[Point]
+) -> np.ndarray:
     """(N, M) VisionReasoner pair scores: 1[IoU>0.5] + 1[L1<10] + 1[dist<30 and point in GT box]."""
     out = np.zeros((len(preds), len(gt_boxes)), np.float64)
     for i, (box, point) in enumerate(preds):

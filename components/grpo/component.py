@@ -22,5 +22,6 @@ def grpo(
     """GRPO with preset `config` plus `overrides` (key=value); `model` points at the trained model."""
     from components.grpo.step import grpo_step
 
-    model.metadata.update(grpo_step(config, [str(o) for o in overrides], dataset.path, init_model.path, model.path,
-                                    runtime))
+    model.metadata.update(
+        grpo_step(config, [str(o) for o in overrides], dataset.path, init_model.path, model.path, runtime)
+    )

@@ -46,6 +46,7 @@ class GRPOConfig:
     grad_clip: float = 1.0
     clip_eps: float | None = 0.2  # null: no clipping (the paper's loss)
     kl_coef: float = 0.0
+    track_kl: bool = False  # load the frozen reference to log KL even when kl_coef = 0
     updates_per_batch: int = 1
     temperature: float = 1.2
     top_p: float = 0.9
@@ -73,9 +74,21 @@ class GRPOConfig:
         from components.grpo.rewards import REWARDS
 
         if self.group_size < 2:
-            raise ValueError(f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), got {self.group_size}")
-        for key in ("prompts_per_step", "epochs", "updates_per_batch", "max_new_tokens", "checkpoint_every",
-                    "num_workers", "cpus_per_worker", "keep_checkpoints", "k8s_timeout_s"):
+            raise ValueError(
+                f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "
+                f"got {self.group_size}"
+            )
+        for key in (
+            "prompts_per_step",
+            "epochs",
+            "updates_per_batch",
+            "max_new_tokens",
+            "checkpoint_every",
+            "num_workers",
+            "cpus_per_worker",
+            "keep_checkpoints",
+            "k8s_timeout_s",
+        ):
             if getattr(self, key) < 1:
                 raise ValueError(f"grpo.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("max_steps", "select_high_variance", "max_failures", "kl_coef", "weight_decay"):
@@ -88,15 +101,24 @@ class GRPOConfig:
         if self.engine not in ENGINES:
             raise ValueError(f"grpo.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.engine == "vllm" and not self.use_gpu:
-            raise ValueError("grpo.engine=vllm needs a GPU: set grpo.use_gpu=true (and gpu.count), or grpo.engine=hf")
+            raise ValueError(
+                "grpo.engine=vllm needs a GPU: set grpo.use_gpu=true (and gpu.count), or grpo.engine=hf"
+            )
         if self.strategy not in STRATEGIES or self.zero_stage not in (0, 1, 2):
-            raise ValueError("grpo.strategy must be deepspeed or ddp and grpo.zero_stage 0, 1 or 2 "
-                             "(rollouts read full weights, so ZeRO-3 is not supported)")
+            raise ValueError(
+                "grpo.strategy must be deepspeed or ddp and grpo.zero_stage 0, 1 or 2 "
+                "(rollouts read full weights, so ZeRO-3 is not supported)"
+            )
         if not self.rewards:
-            raise ValueError("grpo.rewards is empty: name at least one, e.g. {vrt_format: 1.0, vrt_answer_iou: 1.0}")
+            raise ValueError(
+                "grpo.rewards is empty: name at least one, e.g. {vrt_format: 1.0, vrt_answer_iou: 1.0}"
+            )
         unknown = sorted(set(self.rewards) - set(REWARDS))
         if unknown:
-            raise ValueError(f"grpo.rewards names unknown rewards {unknown}: valid rewards are {', '.join(sorted(REWARDS))}")
+            raise ValueError(
+                f"grpo.rewards names unknown rewards {unknown}: "
+                f"valid rewards are {', '.join(sorted(REWARDS))}"
+            )
         if self.selection_samples < 2:
             raise ValueError("grpo.selection_samples must be >= 2 (a variance needs two rollouts)")
 
@@ -116,7 +138,7 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
             return int(float(value))
     except (TypeError, ValueError):
         pass
-    if base == "bool" and isinstance(value, bool) or base == "str" and isinstance(value, str):
+    if (base == "bool" and isinstance(value, bool)) or (base == "str" and isinstance(value, str)):
         return value
     if base.startswith("tuple") and isinstance(value, (list, tuple)):
         return tuple(str(v) for v in value)

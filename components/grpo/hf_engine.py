@@ -1,7 +1,8 @@
 """HFGenerateEngine: rollouts with transformers' `generate` on the policy itself (CPU or GPU).
 
     engine = HFGenerateEngine(policy)
-    ids = engine.generate(images, questions, SamplingSettings(n=4, temperature=1.2, top_p=0.9, max_new_tokens=64))
+    settings = SamplingSettings(n=4, temperature=1.2, top_p=0.9, max_new_tokens=64)
+    ids = engine.generate(images, questions, settings)
 
 The engine shares the policy's weights, so `sync` has nothing to copy. Sampling is seeded
 (`settings.seed`) through a forked RNG, leaving the caller's random state untouched.
@@ -25,7 +26,9 @@ class HFGenerateEngine:
         self.policy = policy
         self.batch_size = batch_size
 
-    def generate(self, images: list[Any], questions: list[str], settings: SamplingSettings) -> list[list[int]]:
+    def generate(
+        self, images: list[Any], questions: list[str], settings: SamplingSettings
+    ) -> list[list[int]]:
         all_images, all_questions = repeat(images, settings.n), repeat(questions, settings.n)
         devices = [self.policy.device] if self.policy.device.type == "cuda" else []
         out: list[list[int]] = []
@@ -36,9 +39,12 @@ class HFGenerateEngine:
                 torch.manual_seed(settings.seed)
                 for s in range(0, len(all_images), self.batch_size):
                     out += self.policy.generate_ids(
-                        all_images[s : s + self.batch_size], all_questions[s : s + self.batch_size],
-                        max_new_tokens=settings.max_new_tokens, do_sample=True,
-                        temperature=settings.temperature, top_p=settings.top_p,
+                        all_images[s : s + self.batch_size],
+                        all_questions[s : s + self.batch_size],
+                        max_new_tokens=settings.max_new_tokens,
+                        do_sample=True,
+                        temperature=settings.temperature,
+                        top_p=settings.top_p,
                     )
         finally:
             self.policy.train(was_training)

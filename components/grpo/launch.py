@@ -1,6 +1,7 @@
 """Launch a GRPO run: `local` (Ray on this machine) or `kubernetes` (a KubeRay RayJob), like the SFT step.
 
-    manifest = run_grpo(load_grpo_config("tiny", ["init_from=.vrt/sft/run/model", "grpo.dataset=.vrt/data/train"]))
+    job = load_grpo_config("tiny", ["init_from=.vrt/sft/run/model", "grpo.dataset=.vrt/data/train"])
+    manifest = run_grpo(job)
 
 Local: checks the prompts (non-empty canonical dataset) and the initial model (an R-Sa2VA
 with `[SEG]`), opens one MLflow run (nested under VRT_PARENT_RUN_ID when set), optionally
@@ -38,14 +39,16 @@ def _run_name(job: GRPOJob) -> str:
 
 
 def resolve_resume(resume_from: str, output: str) -> str:
-    """"" (fresh), an explicit GRPO checkpoint URI (checked), or the newest checkpoint under `output`."""
+    """ "" (fresh), an explicit GRPO checkpoint URI (checked), or the newest checkpoint under `output`."""
     if not resume_from:
         return ""
     if resume_from == RESUME_LATEST:
         return find_latest(output)
     if not storage.exists(storage.join(resume_from, STATE_FILE)):
-        raise UserError(f"grpo.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
-                        "<output>/<run>/step_NNNNNNN URI or grpo.resume_from=latest")
+        raise UserError(
+            f"grpo.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
+            "<output>/<run>/step_NNNNNNN URI or grpo.resume_from=latest"
+        )
     return resume_from
 
 
@@ -58,15 +61,22 @@ def _trainer(job: GRPOJob, worker_job: dict[str, Any], run_name: str):
     g = job.grpo
     storage_path, filesystem = _storage(g.output)
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env |= {"DS_ACCELERATOR": "cuda" if g.use_gpu else "cpu", "MLFLOW_TRACKING_URI": worker_job["tracking_uri"]}
+    env |= {
+        "DS_ACCELERATOR": "cuda" if g.use_gpu else "cpu",
+        "MLFLOW_TRACKING_URI": worker_job["tracking_uri"],
+    }
     resources = {"CPU": g.cpus_per_worker} | ({"GPU": job.gpu.count} if g.use_gpu else {})
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=worker_job,
         torch_config=TorchConfig(backend="nccl" if g.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=g.num_workers, use_gpu=g.use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(
+            num_workers=g.num_workers, use_gpu=g.use_gpu, resources_per_worker=resources
+        ),
         run_config=RunConfig(
-            name=run_name, storage_path=storage_path, storage_filesystem=filesystem,
+            name=run_name,
+            storage_path=storage_path,
+            storage_filesystem=filesystem,
             failure_config=FailureConfig(max_failures=g.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=g.keep_checkpoints),
             worker_runtime_env={"env_vars": env},
@@ -89,11 +99,28 @@ def _absolute(job: GRPOJob) -> GRPOJob:
 def _check_inputs(job: GRPOJob) -> str:
     """The initial model's directory URI, after checking the prompts and the model."""
     if not job.grpo.dataset:
-        raise UserError("grpo.dataset is empty: set grpo.dataset=<canonical dataset URI> (local dir or s3://)")
+        raise UserError(
+            "grpo.dataset is empty: set grpo.dataset=<canonical dataset URI> (local dir or s3://)"
+        )
     open_dataset(job.grpo.dataset)
     model_uri = resolve_model_uri(job.grpo.init_from)
     check_seg_model(model_uri)
     return model_uri
+
+
+def _select_on_worker(job: GRPOJob, model_uri: str, out_uri: str) -> str:
+    """The high-variance selection data step as a Ray task on a training-like worker (a GPU one on a cluster)."""
+    import ray
+
+    from components.grpo.selection import select_prompts
+
+    g = job.grpo
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    task = ray.remote(num_cpus=g.cpus_per_worker, num_gpus=job.gpu.count if g.use_gpu else 0)(select_prompts)
+    device = "cuda" if g.use_gpu else "cpu"
+    return ray.get(
+        task.options(runtime_env={"env_vars": env}).remote(g.dataset, model_uri, g, out_uri, device)
+    )
 
 
 def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
@@ -101,7 +128,6 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
     import mlflow
     import ray
 
-    from components.grpo.selection import select_prompts
     from vrt.tracking import step_run, tracking_uri
 
     job = _absolute(job)
@@ -115,18 +141,28 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
     tags = {"vrt.preset": job.model, "vrt.run_dir": run_dir, "vrt.init_from": model_uri}
     with step_run("grpo", params=job.to_params(), tags=tags) as run:
         _log_dataset(g.dataset, "")
-        dataset = g.dataset
-        if g.select_high_variance:
-            console.print(f"grpo: selecting the {g.select_high_variance} highest-variance prompts of {dataset}")
-            dataset = select_prompts(dataset, model_uri, g, storage.join(run_dir, SELECTED_DIR),
-                                     "cuda" if g.use_gpu else "cpu")
-            mlflow.set_tag("vrt.selected_dataset", dataset)
-        worker_job = {"raw": job.raw, "source": job.source, "run_dir": run_dir, "resume": resume,
-                      "run_id": run.info.run_id, "tracking_uri": tracking_uri(), "dataset": dataset,
-                      "model_uri": model_uri}
         if not ray.is_initialized():
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
-        console.print(f"grpo: {g.num_workers} worker(s), engine {g.engine}, group {g.group_size}, run dir {run_dir}")
+        dataset = g.dataset
+        if g.select_high_variance:
+            console.print(
+                f"grpo: selecting the {g.select_high_variance} highest-variance prompts of {dataset}"
+            )
+            dataset = _select_on_worker(job, model_uri, storage.join(run_dir, SELECTED_DIR))
+            mlflow.set_tag("vrt.selected_dataset", dataset)
+        worker_job = {
+            "raw": job.raw,
+            "source": job.source,
+            "run_dir": run_dir,
+            "resume": resume,
+            "run_id": run.info.run_id,
+            "tracking_uri": tracking_uri(),
+            "dataset": dataset,
+            "model_uri": model_uri,
+        }
+        console.print(
+            f"grpo: {g.num_workers} worker(s), engine {g.engine}, group {g.group_size}, run dir {run_dir}"
+        )
         _trainer(job, worker_job, run_name).fit()
         manifest = read_model_manifest(run_dir)
         with _local_copy(manifest.uri) as local:
@@ -146,11 +182,21 @@ def rayjob_manifest(job: GRPOJob, image: str, run_name: str) -> dict[str, Any]:
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     runtime_env = yaml.safe_dump({"env_vars": {CONFIG_ENV: yaml.safe_dump(raw, sort_keys=True)}})
     spec = RayJobSpec(
-        name=run_name.lower().replace("_", "-")[:63], namespace=g.k8s_namespace, image=image,
-        entrypoint="python -m components.grpo.launch", workers=g.num_workers, gpus_per_worker=job.gpu.count,
-        gpu_resource=job.gpu.resource, worker_cpus=job.gpu.cpus, worker_memory=job.gpu.memory,
-        node_selector=dict(job.gpu.node_selector), tolerations=list(job.gpu.tolerations), env=env,
-        env_from_secrets=list(g.k8s_secrets), runtime_env_yaml=runtime_env, active_deadline_s=g.k8s_timeout_s,
+        name=run_name.lower().replace("_", "-")[:63],
+        namespace=g.k8s_namespace,
+        image=image,
+        entrypoint="python -m components.grpo.launch",
+        workers=g.num_workers,
+        gpus_per_worker=job.gpu.count,
+        gpu_resource=job.gpu.resource,
+        worker_cpus=job.gpu.cpus,
+        worker_memory=job.gpu.memory,
+        node_selector=dict(job.gpu.node_selector),
+        tolerations=list(job.gpu.tolerations),
+        env=env,
+        env_from_secrets=list(g.k8s_secrets),
+        runtime_env_yaml=runtime_env,
+        active_deadline_s=g.k8s_timeout_s,
         labels={"vrt.io/step": "grpo", "vrt.io/preset": job.model},
     )
     return build_rayjob(spec)
@@ -167,11 +213,15 @@ def run_grpo(job: GRPOJob, runtime: str = "local", image: str = "") -> ModelMani
 
     g = job.grpo
     if not all(storage.is_s3(u) for u in (g.output, g.dataset, resolve_model_uri(g.init_from))):
-        raise UserError("runtime kubernetes needs grpo.output, grpo.dataset and the init_from model on s3:// "
-                        "(the pods share no disk)")
+        raise UserError(
+            "runtime kubernetes needs grpo.output, grpo.dataset and the init_from model on s3:// "
+            "(the pods share no disk)"
+        )
     run_name = _run_name(job)
     manifest = rayjob_manifest(job, image or TRAIN_IMAGE, run_name)
-    run_rayjob(manifest, timeout_s=g.k8s_timeout_s + 600, emit=lambda line: console.print(line, highlight=False))
+    run_rayjob(
+        manifest, timeout_s=g.k8s_timeout_s + 600, emit=lambda line: console.print(line, highlight=False)
+    )
     return read_model_manifest(storage.join(g.output, run_name))
 
 

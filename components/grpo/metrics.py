@@ -22,17 +22,25 @@ ROLLOUT_KEYS = ("rollouts", "response_tokens", "generate_s", "masks_s", "zero_ad
 class StepStats:
     """Sums of one step on one rank; `reduce` all-reduces them into means."""
 
-    def __init__(self, reward_names: Sequence[str]) -> None:
+    def __init__(self, reward_names: Sequence[str], with_kl: bool = True) -> None:
+        self.with_kl = with_kl  # KL to the reference is only known when a reference model is loaded
         self.names = [*reward_names, "total"]
         self.rewards = torch.zeros(len(self.names), 3, dtype=torch.float64)  # sum, sum of squares, count
         self.loss = torch.zeros(len(LOSS_KEYS) + 1, dtype=torch.float64)  # weighted sums + token weight
         self.rollout = torch.zeros(len(ROLLOUT_KEYS), dtype=torch.float64)
 
-    def add_rewards(self, per_reward: Mapping[str, Sequence[float]], totals: Sequence[float], zero_groups: int,
-                    n_groups: int) -> None:
+    def add_rewards(
+        self,
+        per_reward: Mapping[str, Sequence[float]],
+        totals: Sequence[float],
+        zero_groups: int,
+        n_groups: int,
+    ) -> None:
         for i, name in enumerate(self.names):
             values = torch.tensor(list(totals if name == "total" else per_reward[name]), dtype=torch.float64)
-            self.rewards[i] += torch.stack([values.sum(), (values**2).sum(), torch.tensor(float(values.numel()))])
+            self.rewards[i] += torch.stack(
+                [values.sum(), (values**2).sum(), torch.tensor(float(values.numel()))]
+            )
         self.rollout[ROLLOUT_KEYS.index("zero_adv_groups")] += zero_groups
         self.rollout[ROLLOUT_KEYS.index("groups")] += n_groups
 
@@ -63,13 +71,18 @@ class StepStats:
             values[f"reward/{name}/mean"] = mean
             values[f"reward/{name}/std"] = math.sqrt(max(squares / max(count, 1.0) - mean * mean, 0.0))
         tokens = max(float(loss[-1]), 1.0)
-        values |= {key: float(loss[i]) / tokens for i, key in enumerate(LOSS_KEYS)}
+        values |= {
+            key: float(loss[i]) / tokens for i, key in enumerate(LOSS_KEYS) if key != "kl" or self.with_kl
+        }
         gen_s = roll["generate_s"] / world  # workers generate in parallel: mean wall time
         values |= {
             "response_length": roll["response_tokens"] / max(roll["rollouts"], 1.0),
             "rollout_tokens_per_s": roll["response_tokens"] / max(gen_s, 1e-9),
             "zero_adv_group_fraction": roll["zero_adv_groups"] / max(roll["groups"], 1.0),
-            "time/generate_s": gen_s, "time/masks_s": roll["masks_s"] / world,
-            "time/reward_s": reward_s, "time/update_s": update_s, "step_time_s": step_s,
+            "time/generate_s": gen_s,
+            "time/masks_s": roll["masks_s"] / world,
+            "time/reward_s": reward_s,
+            "time/update_s": update_s,
+            "step_time_s": step_s,
         }
         return values

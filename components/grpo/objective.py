@@ -61,7 +61,9 @@ def policy_loss(
 ) -> tuple[torch.Tensor, LossStats]:
     """Token-averaged clipped GRPO loss over (B, T) log-probs; advantages are per sequence (B,)."""
     if logp.shape != old_logp.shape or logp.shape != mask.shape:
-        raise ValueError(f"logp {tuple(logp.shape)}, old_logp and mask {tuple(mask.shape)} must have one shape")
+        raise ValueError(
+            f"logp {tuple(logp.shape)}, old_logp and mask {tuple(mask.shape)} must have one shape"
+        )
     if kl_coef and ref_logp is None:
         raise ValueError("kl_coef > 0 needs ref_logp (the frozen reference model's log-probs)")
     mask = mask.to(logp.dtype)

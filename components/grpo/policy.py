@@ -30,11 +30,15 @@ _VLM_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values",
 def resolve_model_uri(init_from: str) -> str:
     """The model directory URI behind `init_from` (a directory, or a manifest JSON pointing at one)."""
     if not init_from:
-        raise UserError("grpo.init_from is empty: set init_from=<model directory or model_manifest.json URI> "
-                        "(the output of `vrt train sft`)")
+        raise UserError(
+            "grpo.init_from is empty: set init_from=<model directory or model_manifest.json URI> "
+            "(the output of `vrt train sft`)"
+        )
     if init_from.endswith(".json") or (not storage.is_s3(init_from) and Path(init_from).is_file()):
         if not storage.exists(init_from):
-            raise UserError(f"init_from={init_from} does not exist: give the SFT run's model_manifest.json or model dir")
+            raise UserError(
+                f"init_from={init_from} does not exist: give the SFT run's model_manifest.json or model dir"
+            )
         try:
             uri = json.loads(storage.read_bytes(init_from).decode())["uri"]
         except (ValueError, KeyError, TypeError) as e:
@@ -59,7 +63,8 @@ def check_seg_model(uri: str) -> None:
     vocab_text = storage.read_bytes(tokenizer_uri).decode() if storage.exists(tokenizer_uri) else ""
     if config.get("format") != "rsa2va" or f'"{SEG_TOKEN}"' not in vocab_text:
         raise UserError(
-            f"the model at {uri} has no {SEG_TOKEN} token (not an R-Sa2VA model): GRPO needs masks per {SEG_TOKEN}; "
+            f"the model at {uri} has no {SEG_TOKEN} token (not an R-Sa2VA model): "
+            f"GRPO needs masks per {SEG_TOKEN}; "
             "start from an R-Sa2VA SFT output (vrt train sft)"
         )
 
@@ -91,13 +96,15 @@ def apply_grpo_policy(model: nn.Module, freeze_mask_decoder: bool) -> list[nn.Pa
             p.requires_grad_(False)
     trainable = [p for p in model.vlm.parameters() if p.requires_grad]
     if not trainable:
-        raise UserError("the model has no trainable language-model parameters (LoRA or LLM): nothing for GRPO "
-                        "to update; enable policy.lora or unfreeze the LLM in the model preset")
+        raise UserError(
+            "the model has no trainable language-model parameters (LoRA or LLM): nothing for GRPO "
+            "to update; enable policy.lora or unfreeze the LLM in the model preset"
+        )
     return trainable
 
 
 class PolicyLogProbs(nn.Module):
-    """Wraps RSa2VA so that `forward` returns per-token log-probs of the given sequences (DeepSpeed-friendly)."""
+    """Wraps RSa2VA: `forward` returns per-token log-probs of the given sequences (DeepSpeed-friendly)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()

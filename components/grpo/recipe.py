@@ -36,9 +36,19 @@ from components.sft.recipe import to_device
 
 def engine_settings(g, world: int) -> SFTConfig:
     """The SFT engines' settings for GRPO: one optimizer step per update, no warm-up."""
-    return SFTConfig(strategy=g.strategy, zero_stage=g.zero_stage, num_workers=world, use_gpu=g.use_gpu,
-                     micro_batch_size=1, global_batch_size=world, lr=g.lr, weight_decay=g.weight_decay,
-                     warmup_ratio=0.0, grad_clip=g.grad_clip, seed=g.seed)
+    return SFTConfig(
+        strategy=g.strategy,
+        zero_stage=g.zero_stage,
+        num_workers=world,
+        use_gpu=g.use_gpu,
+        micro_batch_size=1,
+        global_batch_size=world,
+        lr=g.lr,
+        weight_decay=g.weight_decay,
+        warmup_ratio=0.0,
+        grad_clip=g.grad_clip,
+        seed=g.seed,
+    )
 
 
 class GRPORecipe:
@@ -49,6 +59,7 @@ class GRPORecipe:
         self.cfg = job_from_raw(config["raw"], config["source"])
         self.g = self.cfg.grpo
         self.run_dir: str = config["run_dir"]
+        self.last: dict[str, float] = {}  # metrics of the last step run here (exported with the model)
 
     def setup(self) -> None:
         """Policy (+ reference), training engine, rollout engine, prompt plan, and a checkpoint's state."""
@@ -68,19 +79,34 @@ class GRPORecipe:
         self.policy = load_model(self.job["model_uri"], self.device)
         apply_grpo_policy(self.policy, self.g.freeze_mask_decoder)
         self.ref = None
-        if self.g.kl_coef > 0:
-            self.ref = PolicyLogProbs(load_model(self.job["model_uri"], self.device).eval()).requires_grad_(False)
+        if self.g.kl_coef > 0 or self.g.track_kl:
+            self.ref = PolicyLogProbs(load_model(self.job["model_uri"], self.device).eval()).requires_grad_(
+                False
+            )
         manifest = open_dataset(self.job["dataset"])
         self.rows = ShardRows(self.job["dataset"], manifest)
-        self.plan = StepPlan(tuple(s.rows for s in manifest.shards), self.g.prompts_per_step * self.world,
-                             self.world, 1, self.g.seed)
+        self.plan = StepPlan(
+            tuple(s.rows for s in manifest.shards),
+            self.g.prompts_per_step * self.world,
+            self.world,
+            1,
+            self.g.seed,
+        )
         self.total = self.g.max_steps or self.g.epochs * self.plan.steps_per_epoch
-        self.engine = make_engine(PolicyLogProbs(self.policy), engine_settings(self.g, self.world),
-                                  self.total * self.g.updates_per_batch)
+        self.engine = make_engine(
+            PolicyLogProbs(self.policy),
+            engine_settings(self.g, self.world),
+            self.total * self.g.updates_per_batch,
+        )
         self.rollouts = make_rollout_engine(self.g.engine, self.policy, self.g.vllm_gpu_memory_utilization)
-        self.expect = {"world": self.world, "dataset_sha256": manifest.sha256, "strategy": self.g.strategy,
-                       "seed": self.g.seed, "group_size": self.g.group_size,
-                       "prompts_per_step": self.g.prompts_per_step}
+        self.expect = {
+            "world": self.world,
+            "dataset_sha256": manifest.sha256,
+            "strategy": self.g.strategy,
+            "seed": self.g.seed,
+            "group_size": self.g.group_size,
+            "prompts_per_step": self.g.prompts_per_step,
+        }
         self.step = self._restore()
         self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
 
@@ -109,7 +135,7 @@ class GRPORecipe:
         """The loop: `total` GRPO steps, periodic checkpoints, then the export."""
         self.engine.module.train()
         while self.step < self.total:
-            values = self._train_step()
+            values = self.last = self._train_step()
             self.step += 1
             if self.sink is not None:
                 self.sink.log(values, self.step)
@@ -127,15 +153,20 @@ class GRPORecipe:
         g, start = self.g, time.perf_counter()
         prompts, real = self._prompts()
         images, questions = [p.image for p in prompts], [p.question for p in prompts]
-        settings = SamplingSettings(g.group_size, g.temperature, g.top_p, g.max_new_tokens,
-                                    seed=g.seed * 1_000_003 + self.step * 1009 + self.rank)
+        settings = SamplingSettings(
+            g.group_size,
+            g.temperature,
+            g.top_p,
+            g.max_new_tokens,
+            seed=g.seed * 1_000_003 + self.step * 1009 + self.rank,
+        )
         batch = collect_rollouts(self.rollouts, self.policy, images, questions, settings)
         rewarded = time.perf_counter()
         per_reward = compute_rewards(reward_samples(prompts, batch.traces, g.group_size), g.rewards)
         totals = combine(per_reward, g.rewards)
         advantages = group_advantages(torch.tensor(totals), g.group_size).to(self.device)
         grouped = torch.tensor(totals).view(-1, g.group_size)
-        stats = StepStats(list(g.rewards))
+        stats = StepStats(list(g.rewards), with_kl=self.ref is not None)
         if real:
             zero = int((grouped.std(dim=1) == 0).sum())
             stats.add_rewards(per_reward, totals, zero, grouped.shape[0])
@@ -152,7 +183,9 @@ class GRPORecipe:
 
         g = self.g
         ids = [list(t.token_ids) for t in batch.traces]
-        seqs = self.policy.processor.sequence_batch(repeat(images, g.group_size), repeat(questions, g.group_size), ids)
+        seqs = self.policy.processor.sequence_batch(
+            repeat(images, g.group_size), repeat(questions, g.group_size), ids
+        )
         seqs = to_device(seqs, self.device)
         mask = seqs["labels"][:, 1:] != -100
         with torch.no_grad():
@@ -160,8 +193,9 @@ class GRPORecipe:
             ref = self.ref(**seqs) if self.ref is not None else None
         for _ in range(g.updates_per_batch):
             logp = self.engine.forward(seqs)
-            loss, loss_stats = policy_loss(logp, logp.detach() if old is None else old, advantages, mask,
-                                           g.clip_eps, ref, g.kl_coef)
+            loss, loss_stats = policy_loss(
+                logp, logp.detach() if old is None else old, advantages, mask, g.clip_eps, ref, g.kl_coef
+            )
             self.engine.backward(loss if real else loss * 0.0)
             self.engine.step()
             if real:
@@ -176,8 +210,11 @@ class GRPORecipe:
             self.engine.save(Path(tmp))
             ckpt.write_state(Path(tmp), self.rank, {"step": self.step, **self.expect})
             metrics = {k.replace("/", "_"): v for k, v in values.items()}
-            ray.train.report({"step": self.step, **metrics}, checkpoint=Checkpoint.from_directory(tmp),
-                             checkpoint_dir_name=ckpt.step_dir_name(self.step))
+            ray.train.report(
+                {"step": self.step, **metrics},
+                checkpoint=Checkpoint.from_directory(tmp),
+                checkpoint_dir_name=ckpt.step_dir_name(self.step),
+            )
 
     def finish(self) -> None:
         """Rank 0 exports the trained policy (models' format) and its manifest."""
@@ -189,10 +226,21 @@ class GRPORecipe:
             if self.rank == 0:
                 for p in self.policy.parameters():  # own storage, not views of DeepSpeed's flat buffers
                     p.data = p.data.clone()
-                lineage = {"dataset": self.job["dataset"], "dataset_sha256": self.expect["dataset_sha256"],
-                           "config": self.cfg.source, "mlflow_run_id": self.job["run_id"],
-                           "resumed_from": self.job["resume"], "base": self.job["model_uri"], "method": "grpo"}
-                export_model(self.policy, self.run_dir, self.step, self.cfg.model, lineage, {})
+                lineage = {
+                    "dataset": self.job["dataset"],
+                    "dataset_sha256": self.expect["dataset_sha256"],
+                    "config": self.cfg.source,
+                    "mlflow_run_id": self.job["run_id"],
+                    "resumed_from": self.job["resume"],
+                    "base": self.job["model_uri"],
+                    "method": "grpo",
+                }
+                rewards = {
+                    f"last_step_{k.replace('/', '_')}": v
+                    for k, v in self.last.items()
+                    if k.startswith("reward/") and k.endswith("/mean")
+                }
+                export_model(self.policy, self.run_dir, self.step, self.cfg.model, lineage, rewards)
         if dist.is_initialized():
             dist.barrier()
 

@@ -46,7 +46,8 @@ RewardFn = Callable[[Sequence[RewardSample]], list[float]]
 
 
 def vrt_format(samples: Sequence[RewardSample]) -> list[float]:
-    """1.0 if `[SEG]` is inside both `<think>…</think>` and `<answer>…</answer>`, 0.5 if only in the answer, else 0."""
+    """1.0 if `[SEG]` is inside both `<think>…</think>` and `<answer>…</answer>`, 0.5 if only in the answer,
+    else 0."""
     out = []
     for s in samples:
         trace = parse_trace(s.completion)
@@ -87,7 +88,8 @@ def vrt_answer_iou(samples: Sequence[RewardSample]) -> list[float]:
 
 
 def think_format(samples: Sequence[RewardSample]) -> list[float]:
-    """1.0 if the completion is exactly `<think>…</think>` then `<answer>…</answer>` (whitespace around), else 0."""
+    """1.0 if the completion is exactly `<think>…</think>` then `<answer>…</answer>` (whitespace around),
+    else 0."""
     return [1.0 if _THINK_ANSWER.fullmatch(s.completion) else 0.0 for s in samples]
 
 
@@ -144,7 +146,9 @@ def compute_rewards(samples: Sequence[RewardSample], weights: Mapping[str, float
 def combine(per_reward: Mapping[str, Sequence[float]], weights: Mapping[str, float]) -> list[float]:
     """Σ weight·reward per sample over the rewards named in `weights`."""
     if not weights:
-        raise ValueError("no rewards configured: set grpo.rewards, e.g. {vrt_format: 1.0, vrt_answer_iou: 1.0}")
+        raise ValueError(
+            "no rewards configured: set grpo.rewards, e.g. {vrt_format: 1.0, vrt_answer_iou: 1.0}"
+        )
     lengths = {len(per_reward[name]) for name in weights}
     if len(lengths) != 1:
         raise ValueError(f"rewards disagree on the batch size: {sorted(lengths)}")

@@ -30,8 +30,10 @@ class SamplingSettings:
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.max_new_tokens < 1 or self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"bad sampling settings {self}: need n >= 1, max_new_tokens >= 1, temperature > 0, "
-                             "top_p in (0, 1]")
+            raise ValueError(
+                f"bad sampling settings {self}: need n >= 1, max_new_tokens >= 1, temperature > 0, "
+                "top_p in (0, 1]"
+            )
 
 
 class RolloutEngine(Protocol):
@@ -39,7 +41,9 @@ class RolloutEngine(Protocol):
 
     name: str
 
-    def generate(self, images: list[Any], questions: list[str], settings: SamplingSettings) -> list[list[int]]: ...
+    def generate(
+        self, images: list[Any], questions: list[str], settings: SamplingSettings
+    ) -> list[list[int]]: ...
 
     def sync(self, policy: Any) -> None: ...
 
@@ -68,15 +72,25 @@ def repeat(items: list[Any], n: int) -> list[Any]:
     return [x for x in items for _ in range(n)]
 
 
-def collect_rollouts(engine: RolloutEngine, policy: Any, images: list[Any], questions: list[str],
-                     settings: SamplingSettings, mask_batch: int = 8) -> RolloutBatch:
+def collect_rollouts(
+    engine: RolloutEngine,
+    policy: Any,
+    images: list[Any],
+    questions: list[str],
+    settings: SamplingSettings,
+    mask_batch: int = 8,
+) -> RolloutBatch:
     """n completions per prompt from `engine`, then the policy's masks for every `[SEG]`."""
     if len(images) != len(questions) or not images:
-        raise ValueError(f"need one question per image and at least one prompt, got {len(images)} / {len(questions)}")
+        raise ValueError(
+            f"need one question per image and at least one prompt, got {len(images)} / {len(questions)}"
+        )
     start = time.perf_counter()
     ids = engine.generate(images, questions, settings)
     if len(ids) != len(images) * settings.n:
-        raise RuntimeError(f"engine {engine.name} returned {len(ids)} completions for {len(images)}x{settings.n}")
+        raise RuntimeError(
+            f"engine {engine.name} returned {len(ids)} completions for {len(images)}x{settings.n}"
+        )
     generated = time.perf_counter()
     all_images, all_questions = repeat(images, settings.n), repeat(questions, settings.n)
     was_training = policy.training
@@ -84,8 +98,9 @@ def collect_rollouts(engine: RolloutEngine, policy: Any, images: list[Any], ques
     traces: list[Any] = []
     try:
         for s in range(0, len(ids), mask_batch):
-            traces += policy.masks_for_sequences(all_images[s : s + mask_batch], all_questions[s : s + mask_batch],
-                                                 ids[s : s + mask_batch])
+            traces += policy.masks_for_sequences(
+                all_images[s : s + mask_batch], all_questions[s : s + mask_batch], ids[s : s + mask_batch]
+            )
     finally:
         policy.train(was_training)
     return RolloutBatch(traces, generated - start, time.perf_counter() - generated)

@@ -49,10 +49,10 @@ def interior_points(mask: np.ndarray, box: Box) -> tuple[Point, Point]:
         return centre, centre
     halves = np.zeros_like(mask), np.zeros_like(mask)
     if box[2] - box[0] >= box[3] - box[1]:
-        cut = int(round(centre[0]))
+        cut = round(centre[0])
         halves[0][:, :cut], halves[1][:, cut:] = mask[:, :cut], mask[:, cut:]
     else:
-        cut = int(round(centre[1]))
+        cut = round(centre[1])
         halves[0][:cut], halves[1][cut:] = mask[:cut], mask[cut:]
     whole = _deepest(mask)
     first, second = _deepest(halves[0]) or whole, _deepest(halves[1]) or whole
@@ -80,7 +80,11 @@ def to_prompt(row: dict[str, Any]) -> PromptSample:
         obj = pool[obj_id]
         rle = {"size": [height, width], "counts": obj["rle"]} if obj.get("rle") else None
         mask = masks.decode(rle) if rle else np.zeros((height, width), bool)
-        box = tuple(float(v) for v in obj["box"]) if obj.get("box") else (_mask_box(mask) if mask.any() else None)
+        box = (
+            tuple(float(v) for v in obj["box"])
+            if obj.get("box")
+            else (_mask_box(mask) if mask.any() else None)
+        )
         if rle:
             rles.append(rle)
         if box is not None:

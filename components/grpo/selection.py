@@ -1,4 +1,5 @@
-"""Prompt selection: keep the prompts whose rewards vary most under the SFT model (the paper's "2k high-variance").
+"""Prompt selection: keep the prompts whose rewards vary most under the SFT model (the paper's "2k
+high-variance" prompts).
 
     keep = select_high_variance([[1, 0, 1, 0], [1, 1, 1, 1]], keep=1)     # [0]
     uri = select_prompts(dataset_uri, model_uri, grpo_cfg, out_uri)       # the data step: a new dataset
@@ -34,7 +35,7 @@ def select_high_variance(rewards_per_prompt: Sequence[Sequence[float]], keep: in
 
 
 def select_prompts(dataset_uri: str, model_uri: str, g, out_uri: str, device: str = "cpu") -> str:
-    """Write the `g.select_high_variance` highest-variance prompts of `dataset_uri` as a new dataset at `out_uri`.
+    """Write the `g.select_high_variance` highest-variance prompts of `dataset_uri` as a dataset at `out_uri`.
 
     Each prompt gets `g.selection_samples` rollouts from the model at `model_uri` (the SFT model)
     scored with `g.rewards`; the subset keeps the canonical schema and is published manifest last.
@@ -64,17 +65,26 @@ def select_prompts(dataset_uri: str, model_uri: str, g, out_uri: str, device: st
         for start in range(0, len(rows), 8):
             prompts = [to_prompt(r) for r in rows[start : start + 8]]
             settings = SamplingSettings(n, g.temperature, g.top_p, g.max_new_tokens, seed=g.seed + start)
-            batch = collect_rollouts(engine, model, [p.image for p in prompts], [p.question for p in prompts], settings)
+            batch = collect_rollouts(
+                engine, model, [p.image for p in prompts], [p.question for p in prompts], settings
+            )
             totals = combine(compute_rewards(reward_samples(prompts, batch.traces, n), g.rewards), g.rewards)
             table_rewards += [totals[i * n : (i + 1) * n] for i in range(len(prompts))]
     finally:
         engine.close()
     keep = select_high_variance(table_rewards, g.select_high_variance)
     variances = reward_variances(table_rewards)
-    extra = {"selected_from": dataset_uri, "selected_from_sha256": manifest.sha256, "candidates": len(rows),
-             "kept": len(keep), "selection_samples": n, "rewards": dict(g.rewards), "model": model_uri,
-             "min_kept_variance": min(variances[i] for i in keep),
-             "max_dropped_variance": max((v for i, v in enumerate(variances) if i not in set(keep)), default=None)}
+    extra = {
+        "selected_from": dataset_uri,
+        "selected_from_sha256": manifest.sha256,
+        "candidates": len(rows),
+        "kept": len(keep),
+        "selection_samples": n,
+        "rewards": dict(g.rewards),
+        "model": model_uri,
+        "min_kept_variance": min(variances[i] for i in keep),
+        "max_dropped_variance": max((v for i, v in enumerate(variances) if i not in set(keep)), default=None),
+    }
     write_subset(out_uri, manifest, pa.Table.from_pylist([rows[i] for i in keep], schema=table.schema), extra)
     return out_uri
 
@@ -94,8 +104,15 @@ def write_subset(out_uri: str, source, table, extra: dict) -> None:
     data = buf.getvalue()
     storage.write_bytes(storage.join(out_uri, "shard-00000.parquet"), data)
     n = table.num_rows
-    shard = Shard(path="shard-00000.parquet", rows=n, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-    manifest = Manifest(source=source.source, revision=f"{source.revision}+high-variance-{n}",
-                        counts={"input": n, "written": n, "quarantined": 0}, quarantine_reasons={},
-                        shards=[shard], extra=extra)
+    shard = Shard(
+        path="shard-00000.parquet", rows=n, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+    manifest = Manifest(
+        source=source.source,
+        revision=f"{source.revision}+high-variance-{n}",
+        counts={"input": n, "written": n, "quarantined": 0},
+        quarantine_reasons={},
+        shards=[shard],
+        extra=extra,
+    )
     write_manifest(out_uri, manifest)

@@ -14,17 +14,33 @@ from pathlib import Path
 from typing import Any
 
 
-def grpo_step(config: str, overrides: list[str], dataset_path: str, init_model_path: str, model_path: str,
-              runtime: str = "local") -> dict[str, Any]:
+def grpo_step(
+    config: str,
+    overrides: list[str],
+    dataset_path: str,
+    init_model_path: str,
+    model_path: str,
+    runtime: str = "local",
+) -> dict[str, Any]:
     """Run GRPO for the pipeline and write the resulting model manifest to `model_path`."""
     from components.evaluate.step import dataset_uri
     from components.grpo.config import load_grpo_config
     from components.grpo.launch import run_grpo
 
-    wired = [*(overrides or []), f"grpo.dataset={dataset_uri(dataset_path)}", f"grpo.init_from={init_model_path}"]
+    wired = [
+        *(overrides or []),
+        f"grpo.dataset={dataset_uri(dataset_path)}",
+        f"grpo.init_from={init_model_path}",
+    ]
     manifest = run_grpo(load_grpo_config(config, wired), runtime=runtime)
     path = Path(model_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(manifest.to_json())
-    return {"uri": manifest.uri, "sha256": manifest.sha256, "step": manifest.step, "preset": manifest.preset,
-            "format": manifest.format, "lineage": json.dumps(manifest.lineage, sort_keys=True)}
+    return {
+        "uri": manifest.uri,
+        "sha256": manifest.sha256,
+        "step": manifest.step,
+        "preset": manifest.preset,
+        "format": manifest.format,
+        "lineage": json.dumps(manifest.lineage, sort_keys=True),
+    }

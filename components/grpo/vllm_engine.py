@@ -50,8 +50,13 @@ def export_vlm(policy: Any, directory: Path) -> Path:
     processor.tokenizer.save_pretrained(directory)
     s = processor.settings
     Qwen2VLImageProcessor(
-        min_pixels=s.min_pixels, max_pixels=s.max_pixels, patch_size=s.patch_size, merge_size=s.merge_size,
-        temporal_patch_size=s.temporal_patch_size, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+        min_pixels=s.min_pixels,
+        max_pixels=s.max_pixels,
+        patch_size=s.patch_size,
+        merge_size=s.merge_size,
+        temporal_patch_size=s.temporal_patch_size,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
     ).save_pretrained(directory)
     return directory
 
@@ -61,36 +66,54 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, policy: Any, gpu_memory_utilization: float = 0.4, max_model_len: int = 8192,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, policy: Any, gpu_memory_utilization: float = 0.4, max_model_len: int = 8192, seed: int = 0
+    ) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
             from vllm import LLM
         except ImportError as e:
-            raise RuntimeError("grpo.engine=vllm needs the `vllm` package (GPU training image); "
-                               "use grpo.engine=hf on machines without it") from e
+            raise RuntimeError(
+                "grpo.engine=vllm needs the `vllm` package (GPU training image); "
+                "use grpo.engine=hf on machines without it"
+            ) from e
         self.processor = policy.processor
         self.eos = policy.processor.eos_token_id
         self._tmp = tempfile.TemporaryDirectory(prefix="vrt-grpo-vllm-")
         model_dir = export_vlm(policy, Path(self._tmp.name) / "vlm")
         dtype = "bfloat16" if policy.vlm.dtype == torch.bfloat16 else "float32"
         self.llm = LLM(
-            model=str(model_dir), tokenizer=str(model_dir), dtype=dtype, seed=seed,
-            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-            limit_mm_per_prompt={"image": 1}, enable_prefix_caching=True,
+            model=str(model_dir),
+            tokenizer=str(model_dir),
+            dtype=dtype,
+            seed=seed,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            limit_mm_per_prompt={"image": 1},
+            enable_prefix_caching=True,
         )
 
     def _request(self, image: Any, question: str) -> dict[str, Any]:
         return {"prompt": self.processor.prompt_text(question, 1), "multi_modal_data": {"image": image}}
 
-    def generate(self, images: list[Any], questions: list[str], settings: SamplingSettings) -> list[list[int]]:
+    def generate(
+        self, images: list[Any], questions: list[str], settings: SamplingSettings
+    ) -> list[list[int]]:
         from vllm import SamplingParams
 
         params = SamplingParams(
-            n=settings.n, temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
-            seed=settings.seed, stop_token_ids=[self.eos], skip_special_tokens=False, detokenize=False,
+            n=settings.n,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_new_tokens,
+            seed=settings.seed,
+            stop_token_ids=[self.eos],
+            skip_special_tokens=False,
+            detokenize=False,
         )
-        outputs = self.llm.generate([self._request(im, q) for im, q in zip(images, questions)], params, use_tqdm=False)
+        outputs = self.llm.generate(
+            [self._request(im, q) for im, q in zip(images, questions)], params, use_tqdm=False
+        )
         ids: list[list[int]] = []
         for request in outputs:
             for completion in request.outputs:

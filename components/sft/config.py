@@ -94,7 +94,6 @@ class GPUConfig:
 
     resource: str = "nvidia.com/gpu"
     count: int = 0  # GPUs per training worker (0 = CPU workers)
-    accelerator_type: str = ""  # e.g. NVIDIA_H100 (node label value), informative
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, str]] = field(default_factory=list)
     cpus: int = 4  # CPUs per worker pod

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ def _log_dataset(uri: str, eval_uri: str) -> None:
         if data_uri:
             manifest = open_dataset(data_uri)
             location = data_uri if storage.is_s3(data_uri) else str(Path(data_uri).resolve())
-            source = resolve_dataset_source(storage.join(location, "manifest.json"))
+            with warnings.catch_warnings():  # mlflow registers the local-file source class twice and warns
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(storage.join(location, "manifest.json"))
             ds = MetaDataset(source=source, name=f"{manifest.source}@{manifest.revision}", digest=manifest.sha256[:16])
             mlflow.log_input(ds, context=role)
 

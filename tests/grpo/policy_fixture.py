@@ -23,8 +23,9 @@ def short_targets(rows: list[dict]) -> list[dict]:
     return out
 
 
-def format_tuned_model(rows: list[dict], directory: Path, target_loss: float = 0.05, max_steps: int = 80,
-                       lr: float = 1e-2) -> Path:
+def format_tuned_model(
+    rows: list[dict], directory: Path, target_loss: float = 0.05, max_steps: int = 80, lr: float = 1e-2
+) -> Path:
     """Train the tiny preset's language model on `rows`' short targets until its CE < target_loss; save it."""
     from models import RSa2VA, load_preset
 

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from components.grpo.box_rewards import box_iou, box_l1, parse_seg_zero, parse_vision_reasoner, seg_zero, vision_reasoner
+from components.grpo.box_rewards import (
+    box_iou,
+    box_l1,
+    parse_seg_zero,
+    parse_vision_reasoner,
+    seg_zero,
+    vision_reasoner,
+)
 from components.grpo.rewards import RewardSample
 
 GT_BOX = (0.0, 0.0, 100.0, 100.0)

@@ -11,15 +11,38 @@ from vrt.errors import UserError
 def test_defaults_are_the_papers():
     c = GRPOConfig()
     assert (c.group_size, c.temperature, c.top_p, c.max_new_tokens, c.lr, c.epochs, c.kl_coef) == (
-        4, 1.2, 0.9, 1024, 1e-5, 1, 0.0)
+        4,
+        1.2,
+        0.9,
+        1024,
+        1e-5,
+        1,
+        0.0,
+    )
     assert c.rewards == {"vrt_format": 1.0, "vrt_answer_iou": 1.0} and c.freeze_mask_decoder
 
 
 def test_overrides_and_coercion():
-    job = load_grpo_config("tiny", ["init_from=/m", "grpo.lr=1e-6", "grpo.rewards.no_repeat=0.5",
-                                    "clip_eps=null", "grpo.max_steps=2", "grpo.k8s_secrets=[a, b]"])
+    job = load_grpo_config(
+        "tiny",
+        [
+            "init_from=/m",
+            "grpo.lr=1e-6",
+            "grpo.rewards.no_repeat=0.5",
+            "clip_eps=null",
+            "grpo.max_steps=2",
+            "grpo.k8s_secrets=[a, b]",
+        ],
+    )
     g = job.grpo
-    assert (job.model, g.init_from, g.lr, g.clip_eps, g.max_steps, g.k8s_secrets) == ("tiny", "/m", 1e-6, None, 2, ("a", "b"))
+    assert (job.model, g.init_from, g.lr, g.clip_eps, g.max_steps, g.k8s_secrets) == (
+        "tiny",
+        "/m",
+        1e-6,
+        None,
+        2,
+        ("a", "b"),
+    )
     assert g.rewards["no_repeat"] == 0.5
     assert job.to_params()["grpo.lr"] == 1e-6
 

@@ -16,8 +16,16 @@ from vrt.errors import UserError
 
 def _empty_dataset(root):
     root.mkdir()
-    write_manifest(str(root), Manifest(source="vrt-80k", revision="x", counts={"input": 0, "written": 0, "quarantined": 0},
-                                       quarantine_reasons={}, shards=[]))
+    write_manifest(
+        str(root),
+        Manifest(
+            source="vrt-80k",
+            revision="x",
+            counts={"input": 0, "written": 0, "quarantined": 0},
+            quarantine_reasons={},
+            shards=[],
+        ),
+    )
     return root
 
 
@@ -82,5 +90,8 @@ def test_kfp_component_interface(tmp_path):
     inputs = spec["root"]["inputDefinitions"]
     assert set(inputs["parameters"]) == {"config", "overrides", "runtime"}
     assert set(inputs["artifacts"]) == {"dataset", "init_model"}
-    assert spec["root"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"] == "system.Model"
+    assert (
+        spec["root"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"]
+        == "system.Model"
+    )
     assert "components.grpo.step import grpo_step" in path.read_text()

@@ -13,7 +13,11 @@ from components.grpo.objective import group_advantages, policy_loss, token_logpr
 @pytest.mark.parametrize(
     "rewards, group_size, expected",
     [
-        ([1.0, 0.0, 0.5, 0.5], 4, [0.5 / (math.sqrt(1 / 6) + 1e-4), -0.5 / (math.sqrt(1 / 6) + 1e-4), 0.0, 0.0]),
+        (
+            [1.0, 0.0, 0.5, 0.5],
+            4,
+            [0.5 / (math.sqrt(1 / 6) + 1e-4), -0.5 / (math.sqrt(1 / 6) + 1e-4), 0.0, 0.0],
+        ),
         ([2.0, 2.0, 2.0, 2.0], 4, [0.0, 0.0, 0.0, 0.0]),  # all equal: zero, not NaN
         ([0.0, 1.0, 3.0, 3.0], 2, [-0.5 / (math.sqrt(0.5) + 1e-4), 0.5 / (math.sqrt(0.5) + 1e-4), 0.0, 0.0]),
         ([0.0, 0.0, 0.0, 1.0], 4, [-0.25 / (0.5 + 1e-4)] * 3 + [0.75 / (0.5 + 1e-4)]),

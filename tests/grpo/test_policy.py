@@ -15,7 +15,9 @@ def _model_dir(root, fmt="rsa2va", tokens=("[SEG]",)):
     root.mkdir(parents=True)
     (root / "config.json").write_text(json.dumps({"format": fmt}))
     vocab = {t: i for i, t in enumerate(["a", *tokens])}
-    (root / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"content": t} for t in tokens], "vocab": vocab}))
+    (root / "tokenizer.json").write_text(
+        json.dumps({"added_tokens": [{"content": t} for t in tokens], "vocab": vocab})
+    )
     return root
 
 

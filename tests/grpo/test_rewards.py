@@ -123,7 +123,14 @@ def test_no_repeat(text, expected):
 
 
 def test_registry_names_and_unknown_name():
-    assert sorted(REWARDS) == ["no_repeat", "seg_zero", "think_format", "vision_reasoner", "vrt_answer_iou", "vrt_format"]
+    assert sorted(REWARDS) == [
+        "no_repeat",
+        "seg_zero",
+        "think_format",
+        "vision_reasoner",
+        "vrt_answer_iou",
+        "vrt_format",
+    ]
     assert get_reward("vrt_format") is vrt_format
     with pytest.raises(ValueError, match="unknown reward 'iou'.*no_repeat, seg_zero, think_format"):
         get_reward("iou")

@@ -92,7 +92,9 @@ def test_merged_lora_weights_reproduce_the_adapted_model():
     from models.config import LoraPolicy
 
     preset = load_preset("tiny")
-    preset = dataclasses.replace(preset, policy=dataclasses.replace(preset.policy, lora=LoraPolicy(r=4, alpha=8, dropout=0.0)))
+    preset = dataclasses.replace(
+        preset, policy=dataclasses.replace(preset.policy, lora=LoraPolicy(r=4, alpha=8, dropout=0.0))
+    )
     model = RSa2VA.from_preset(preset, seed=0).eval()
     with torch.no_grad():
         for name, p in model.vlm.named_parameters():
@@ -111,5 +113,33 @@ def test_merged_lora_weights_reproduce_the_adapted_model():
         want = model.vlm(**{k: batch[k] for k in keys}).logits
         got = plain(**{k: batch[k] for k in keys}).logits
     assert torch.allclose(want, got, atol=1e-4)
-    unmerged = {k.replace(".base_layer.", "."): v for k, v in model.vlm.state_dict().items() if "lora_" not in k}
+    unmerged = {
+        k.replace(".base_layer.", "."): v for k, v in model.vlm.state_dict().items() if "lora_" not in k
+    }
     assert any(not torch.equal(merged[k], unmerged[k]) for k in merged)  # the deltas are really added
+
+
+def test_vllm_export_is_a_plain_hf_qwen3_vl_directory(tiny, tmp_path):
+    """What VLLMEngine hands vLLM: HF Qwen3-VL weights + tokenizer ([SEG] included) + image processor."""
+    from transformers import AutoImageProcessor, AutoTokenizer, Qwen3VLForConditionalGeneration
+
+    from components.grpo.vllm_engine import export_vlm
+
+    d = export_vlm(tiny, tmp_path / "vlm")
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json"} <= {
+        p.name for p in d.iterdir()
+    }
+    assert "[SEG]" in AutoTokenizer.from_pretrained(d).get_vocab()
+    image = Image.new("RGB", (64, 64), (1, 2, 3))
+    batch = tiny.processor.prompt_batch([image], ["What is here?"])
+    pixels = AutoImageProcessor.from_pretrained(d)(images=[image], return_tensors="pt")
+    assert torch.equal(pixels["image_grid_thw"], batch["image_grid_thw"])
+    assert torch.allclose(pixels["pixel_values"], batch["pixel_values"], atol=1e-5)
+    plain = Qwen3VLForConditionalGeneration.from_pretrained(d).eval()
+    keys = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+    tiny.eval()
+    with torch.no_grad():
+        want = tiny.vlm(**{k: batch[k] for k in keys}).logits
+        got = plain(**{k: batch[k] for k in keys}).logits
+    tiny.train()
+    assert torch.allclose(want, got, atol=1e-5)

@@ -16,8 +16,16 @@ from evaluation import masks
 def _row(objects: list[dict], answer_ids: list[str], size: tuple[int, int] = (40, 60)) -> dict:
     buf = io.BytesIO()
     Image.new("RGB", (size[1], size[0]), (10, 20, 30)).save(buf, format="PNG")
-    return {"id": "r1", "image": buf.getvalue(), "height": size[0], "width": size[1], "question": "Which?",
-            "objects": objects, "answer_ids": answer_ids, "extra": json.dumps({})}
+    return {
+        "id": "r1",
+        "image": buf.getvalue(),
+        "height": size[0],
+        "width": size[1],
+        "question": "Which?",
+        "objects": objects,
+        "answer_ids": answer_ids,
+        "extra": json.dumps({}),
+    }
 
 
 def _rect(y0: int, y1: int, x0: int, x1: int, size: tuple[int, int] = (40, 60)) -> np.ndarray:

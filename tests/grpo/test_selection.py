@@ -19,7 +19,9 @@ def test_variances():
     assert reward_variances(TABLE) == [0.0, 0.25, 0.75, 0.0625, 0.25]
 
 
-@pytest.mark.parametrize("keep, expected", [(1, [2]), (2, [1, 2]), (3, [1, 2, 4]), (4, [1, 2, 3, 4]), (9, [0, 1, 2, 3, 4])])
+@pytest.mark.parametrize(
+    "keep, expected", [(1, [2]), (2, [1, 2]), (3, [1, 2, 4]), (4, [1, 2, 3, 4]), (9, [0, 1, 2, 3, 4])]
+)
 def test_select_high_variance(keep, expected):
     assert select_high_variance(TABLE, keep) == expected
 

@@ -39,11 +39,23 @@ def _train(env, run_name: str, *extra: str):
     from components.grpo.config import load_grpo_config
     from components.grpo.launch import run_local
 
-    overrides = [f"init_from={env['init']}", f"grpo.dataset={env['data']}", f"grpo.output={env['root'] / 'out'}",
-                 f"grpo.run_name={run_name}", "grpo.max_steps=2", "grpo.checkpoint_every=1", "grpo.num_workers=2",
-                 "grpo.prompts_per_step=1", "grpo.group_size=4", "grpo.max_new_tokens=24", "grpo.lr=1e-3",
-                 "grpo.keep_checkpoints=3", "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0, no_repeat: 0.2}",
-                 *extra]
+    overrides = [
+        f"init_from={env['init']}",
+        f"grpo.dataset={env['data']}",
+        f"grpo.output={env['root'] / 'out'}",
+        f"grpo.run_name={run_name}",
+        "grpo.max_steps=2",
+        "grpo.checkpoint_every=1",
+        "grpo.num_workers=2",
+        "grpo.prompts_per_step=1",
+        "grpo.group_size=4",
+        "grpo.max_new_tokens=24",
+        "grpo.lr=1e-3",
+        "grpo.keep_checkpoints=3",
+        "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0, no_repeat: 0.2}",
+        "grpo.track_kl=true",
+        *extra,
+    ]
     return run_local(load_grpo_config("tiny", overrides))
 
 
@@ -54,7 +66,10 @@ def _history(run_name: str, key: str) -> list[tuple[int, float]]:
 
     client = MlflowClient()
     (run,) = client.search_runs([configure()], f"tags.`vrt.run_dir` LIKE '%/{run_name}'")
-    return [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+    return [
+        (m.step, m.value)
+        for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+    ]
 
 
 def _weights(directory) -> dict:
@@ -81,11 +96,24 @@ def test_two_steps_change_the_policy_and_log_every_reward(env, baseline) -> None
     assert any(k.startswith("vlm.model.language_model.") for k in changed)
     assert not any(k.startswith(("sam.", "seg_projection.")) for k in changed)  # frozen in GRPO
     keys = [f"reward/{n}/{s}" for n in (*REWARDS, "total") for s in ("mean", "std")]
-    keys += ["kl", "clip_fraction", "policy_loss", "response_length", "rollout_tokens_per_s", "step_time_s",
-             "time/generate_s", "time/reward_s", "time/update_s", "zero_adv_group_fraction", "lr"]
+    keys += [
+        "kl",
+        "clip_fraction",
+        "policy_loss",
+        "response_length",
+        "rollout_tokens_per_s",
+        "step_time_s",
+        "time/generate_s",
+        "time/reward_s",
+        "time/update_s",
+        "zero_adv_group_fraction",
+        "lr",
+    ]
     for key in keys:
         assert [s for s, _ in _history("base", key)] == [1, 2], key
-    assert all(v == 0.0 for _, v in _history("base", "kl"))  # kl_coef 0: the policy is its own reference
+    kl = [v for _, v in _history("base", "kl")]  # track_kl: KL to the SFT model, not in the loss (kl_coef 0)
+    assert kl[0] == 0.0 and kl[1] > 0.0  # step 1 samples the reference itself; step 2 the updated policy
+    assert baseline.metrics["last_step_reward_total_mean"] == _history("base", "reward/total/mean")[-1][1]
     assert all(0 < v <= 24 for _, v in _history("base", "response_length"))
     assert min(v for _, v in _history("base", "zero_adv_group_fraction")) < 1.0  # a learning signal existed
 
@@ -108,13 +136,24 @@ def test_high_variance_selection_writes_a_subset_dataset(env) -> None:
     from vrt.data.manifest import read_manifest
     from vrt.data.reader import read_table
 
-    g = load_grpo_config("tiny", ["grpo.select_high_variance=2", "grpo.selection_samples=4", "grpo.max_new_tokens=24",
-                                  "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0}"]).grpo
+    g = load_grpo_config(
+        "tiny",
+        [
+            "grpo.select_high_variance=2",
+            "grpo.selection_samples=4",
+            "grpo.max_new_tokens=24",
+            "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0}",
+        ],
+    ).grpo
     out = str(env["root"] / "selected")
     assert select_prompts(env["data"], env["init"], g, out) == out
     manifest = read_manifest(out)
     assert manifest.counts == {"input": 2, "written": 2, "quarantined": 0}
-    assert (manifest.extra["candidates"], manifest.extra["kept"], manifest.extra["selection_samples"]) == (4, 2, 4)
+    assert (manifest.extra["candidates"], manifest.extra["kept"], manifest.extra["selection_samples"]) == (
+        4,
+        2,
+        4,
+    )
     assert manifest.extra["min_kept_variance"] >= manifest.extra["max_dropped_variance"]
     all_ids = read_table(env["data"])[1].column("id").to_pylist()
     kept = read_table(out)[1].column("id").to_pylist()

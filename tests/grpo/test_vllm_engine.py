@@ -29,8 +29,10 @@ def engine(policy):
     e.close()
 
 
-PROMPTS = ([Image.new("RGB", (64, 64), (200, 30, 30)), Image.new("RGB", (64, 96), (30, 30, 200))],
-           ["Which object is red?", "Which object is blue?"])
+PROMPTS = (
+    [Image.new("RGB", (64, 64), (200, 30, 30)), Image.new("RGB", (64, 96), (30, 30, 200))],
+    ["Which object is red?", "Which object is blue?"],
+)
 
 
 def test_sampling_counts_and_masks(engine, policy):

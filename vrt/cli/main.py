@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from vrt.cli import data, eval as eval_cli, model, pipeline, serve, train
+from vrt.cli import data, eval as eval_cli, model, model_registry, pipeline, serve, train
 from vrt.console import console
 from vrt.errors import UserError
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(eval_cli.app, name="eval")
+model_registry.register(model.app)
 app.add_typer(model.app, name="model")
 app.add_typer(train.app, name="train")
 app.add_typer(pipeline.app, name="pipeline")
