@@ -28,6 +28,12 @@ class LocalRun:
     pipeline_root: str
     mlflow_run_id: str
     seconds: float
+    endpoint: str  # the model server's base URL (left running on loopback)
+    model_uri: str  # models:/NAME/VERSION
+    alias: str  # champion or challenger
+    metrics_path: str  # flat metrics JSON of the evaluate step
+    report_path: str  # report.html
+    server_name: str
 
 
 def run_local(
@@ -64,9 +70,12 @@ def run_local(
             console.print(f"running pipeline vrt-train-{preset}; step logs: {log_path}")
         try:
             with nullcontext() if verbose else quiet_steps(log_path):
-                build_pipeline(settings)(work_uri=work)
+                outputs = build_pipeline(settings)(work_uri=work).outputs
         except RuntimeError as e:
             raise UserError(f"pipeline failed ({e}); see the step logs in {log_path}") from e
         finally:
             os.environ.pop("VRT_PARENT_RUN_ID", None)
-    return LocalRun(work, pipeline_root, run.info.run_id, time.monotonic() - start)
+    return LocalRun(
+        work, pipeline_root, run.info.run_id, time.monotonic() - start, outputs["endpoint"], outputs["model_uri"],
+        outputs["alias"], outputs["metrics"].path, outputs["report"].path, settings.deploy.name,
+    )

@@ -1,6 +1,14 @@
-"""What a local pipeline run produced, printed as tables at the end of `vrt pipeline run --local`."""
+"""What a local pipeline run produced, printed at the end of `vrt pipeline run --local`: datasets,
+VRT-Bench metrics, the registered version and its alias, the endpoint, one real request and its
+answer, and an overlay PNG of that answer's masks.
+"""
 
 from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -8,23 +16,69 @@ from rich.table import Table
 from pipelines.local import LocalRun
 from vrt import storage
 from vrt.data.manifest import read_manifest
+from vrt.data.reader import read_table
+
+METRICS = ("R-LQ", "R-SQ", "A-mIoU", "A-LQ", "A-SQ")
 
 
 def dataset_table(run: LocalRun) -> Table:
-    table = Table(title="Datasets")
-    table.caption = storage.join(run.work_uri, "datasets")
+    table = Table(title="Datasets", caption=storage.join(run.work_uri, "datasets"))
     for col in ("dataset", "source", "input", "written", "quarantined", "shards"):
         table.add_column(col)
     for name in ("train", "bench"):
-        uri = storage.join(run.work_uri, "datasets", name)
-        m = read_manifest(uri)
+        m = read_manifest(storage.join(run.work_uri, "datasets", name))
         c = m.counts
         table.add_row(name, m.source, str(c["input"]), str(c["written"]), str(c["quarantined"]), str(len(m.shards)))
     return table
 
 
-def print_summary(run: LocalRun) -> None:
+def metrics_table(metrics: dict[str, float]) -> Table:
+    table = Table(title="VRT-Bench (the trained model, %)")
+    for col in ("class", *METRICS):
+        table.add_column(col, justify="right")
+    for cls in ("", "/visf", "/loc", "/comp", "/func"):
+        cells = [metrics.get(f"{m}{cls}") for m in METRICS]
+        table.add_row(cls.lstrip("/") or "all", *("-" if v is None else f"{100 * v:.1f}" for v in cells))
+    return table
+
+
+def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | None]:
+    """POST the first bench sample to the endpoint (v1, with overlay); save the overlay PNG."""
+    from components.deploy.smoke import post_json
+
+    _, table = read_table(storage.join(run.work_uri, "datasets", "bench"))
+    row = table.slice(0, 1).select(["image", "question"]).to_pylist()[0]
+    request = {"instances": [{"image_b64": base64.b64encode(row["image"]).decode(), "question": row["question"],
+                              "overlay": True}]}
+    status, body = post_json(f"{run.endpoint}/v1/models/{run.server_name}:predict", request)
+    if status != 200:
+        raise RuntimeError(f"sample request to {run.endpoint} failed: HTTP {status} {json.dumps(body)[:300]}")
+    answer = body["predictions"][0]
+    overlay = None
+    if png := answer.pop("overlay_png_b64", None):
+        overlay = out_dir / "overlay.png"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        overlay.write_bytes(base64.b64decode(png))
+    return request, answer, overlay
+
+
+def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     console = Console()
     console.print(dataset_table(run))
-    console.print(f"MLflow run: {run.mlflow_run_id}   pipeline root: {run.pipeline_root}")
+    console.print(metrics_table(json.loads(Path(run.metrics_path).read_text())))
+    console.print(f"report: {run.report_path}")
+    console.print(f"registered: [bold]{run.model_uri}[/bold]  alias: [bold]{run.alias}[/bold]")
+    console.print(f"endpoint: [bold]{run.endpoint}[/bold] (v1 /v1/models/{run.server_name}:predict, "
+                  f"v2 /v2/models/{run.server_name}/infer; stop it with `vrt serve --stop {run.server_name}`)")
+    request, answer, overlay = sample_request(run, out_dir)
+    question = request["instances"][0]["question"]
+    console.print(f"sample request: POST {run.endpoint}/v1/models/{run.server_name}:predict "
+                  f'{{"instances": [{{"image_b64": "<{len(request["instances"][0]["image_b64"])} chars>", '
+                  f'"question": "{question}", "overlay": true}}]}}', soft_wrap=True)
+    roles = [o["role"] for o in answer.get("objects", [])]
+    console.print(f"answer: {answer['text']!r}", soft_wrap=True, highlight=False)
+    console.print(f"objects: {len(roles)} ({roles.count('reasoning')} reasoning, {roles.count('answer')} answer)")
+    if overlay:
+        console.print(f"overlay: {overlay.resolve()}")
+    console.print(f"MLflow run {run.mlflow_run_id} (mlflow ui --backend-store-uri sqlite:///.vrt/mlflow.db)")
     console.print(f"[bold green]pipeline finished in {run.seconds:.0f} s[/bold green]")

@@ -12,6 +12,7 @@ passthrough); the predict step uses its GPU in its own pod.
 """
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
@@ -26,16 +27,23 @@ from pipelines.settings import PipelineSettings
 
 
 def place_on_gpus(task: dsl.PipelineTask, gpu: dict) -> None:
-    """Accelerator type/limit, node selector and tolerations of the GPU pool on `task` (no-op without GPUs)."""
+    """Accelerator type/limit, CPU/memory limits, node selector and tolerations of the GPU pool on `task`
+    (no-op without GPUs)."""
     if not gpu["accelerator_limit"]:
         return
     task.set_accelerator_type(gpu["accelerator_type"]).set_accelerator_limit(gpu["accelerator_limit"])
+    task.set_cpu_limit(gpu["cpu_limit"]).set_memory_limit(gpu["memory_limit"])
     for key, value in gpu["node_selector"].items():
         kubernetes.add_node_selector(task, label_key=key, label_value=value)
     for t in gpu["tolerations"]:
         kubernetes.add_toleration(
             task, key=t.get("key"), operator=t.get("operator", "Equal"), value=t.get("value"), effect=t.get("effect")
         )
+
+
+Outputs = NamedTuple(
+    "Outputs", [("endpoint", str), ("model_uri", str), ("alias", str), ("metrics", dsl.Metrics), ("report", dsl.HTML)]
+)
 
 
 def build_pipeline(settings: PipelineSettings) -> Callable:
@@ -53,7 +61,7 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
         n_bench: int = data.n_bench,
         seed: int = data.seed,
         image_size: int = data.image_size,
-    ) -> None:
+    ) -> Outputs:
         if data.generated:
             raw = synth_data(
                 out_uri=f"{work_uri}/raw", n_train=n_train, n_bench=n_bench, seed=seed, image_size=image_size
@@ -101,7 +109,7 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
             tolerance=reg.tolerance,
             pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("register")
-        deploy(
+        served = deploy(
             model_uri=registered.outputs["model_uri"],
             mode=settings.runtime,
             name=dep.name,
@@ -113,5 +121,12 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
         ).set_display_name("deploy")
         for task in (sft_task, grpo_task, predict_task):
             place_on_gpus(task, gpu)
+        return Outputs(
+            endpoint=served.output,
+            model_uri=registered.outputs["model_uri"],
+            alias=registered.outputs["alias"],
+            metrics=score.outputs["metrics"],
+            report=score.outputs["report"],
+        )
 
     return vrt_train

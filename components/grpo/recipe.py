@@ -78,11 +78,10 @@ class GRPORecipe:
         torch.manual_seed(self.g.seed)
         self.policy = load_model(self.job["model_uri"], self.device)
         apply_grpo_policy(self.policy, self.g.freeze_mask_decoder)
-        self.ref = None
+        self.ref = None  # the frozen SFT model, for the KL term or the KL metric
         if self.g.kl_coef > 0 or self.g.track_kl:
-            self.ref = PolicyLogProbs(load_model(self.job["model_uri"], self.device).eval()).requires_grad_(
-                False
-            )
+            reference = load_model(self.job["model_uri"], self.device).eval().requires_grad_(False)
+            self.ref = PolicyLogProbs(reference)
         manifest = open_dataset(self.job["dataset"])
         self.rows = ShardRows(self.job["dataset"], manifest)
         self.plan = StepPlan(

@@ -247,12 +247,15 @@ def check_model_policy(model: str, sft: SFTConfig) -> None:
 def gpu_settings(preset: str) -> dict[str, Any]:
     """GPU placement of the preset's training workers, for the pipeline to forward (kfp-kubernetes names).
 
-    Keys: accelerator_type (resource name), accelerator_limit, node_selector, tolerations.
+    Keys: accelerator_type (resource name), accelerator_limit, cpu_limit, memory_limit, node_selector,
+    tolerations.
     """
     gpu = load_train_config(preset).gpu
     return {
         "accelerator_type": gpu.resource,
         "accelerator_limit": gpu.count,
+        "cpu_limit": str(gpu.cpus),
+        "memory_limit": gpu.memory,
         "node_selector": dict(gpu.node_selector),
         "tolerations": [dict(t) for t in gpu.tolerations],
     }

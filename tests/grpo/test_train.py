@@ -130,32 +130,24 @@ def test_resume_from_step_one_reproduces_step_two(env, baseline) -> None:
     assert all(base[k].allclose(again[k], atol=1e-6) for k in base)
 
 
-def test_high_variance_selection_writes_a_subset_dataset(env) -> None:
+def test_high_variance_selection_feeds_training(env) -> None:
     from components.grpo.config import load_grpo_config
     from components.grpo.selection import select_prompts
     from vrt.data.manifest import read_manifest
     from vrt.data.reader import read_table
 
-    g = load_grpo_config(
-        "tiny",
-        [
-            "grpo.select_high_variance=2",
-            "grpo.selection_samples=4",
-            "grpo.max_new_tokens=24",
-            "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0}",
-        ],
-    ).grpo
-    out = str(env["root"] / "selected")
-    assert select_prompts(env["data"], env["init"], g, out) == out
-    manifest = read_manifest(out)
-    assert manifest.counts == {"input": 2, "written": 2, "quarantined": 0}
-    assert (manifest.extra["candidates"], manifest.extra["kept"], manifest.extra["selection_samples"]) == (
-        4,
-        2,
-        4,
+    model = _train(
+        env, "selected", "grpo.select_high_variance=2", "grpo.selection_samples=4", "grpo.max_steps=1"
     )
-    assert manifest.extra["min_kept_variance"] >= manifest.extra["max_dropped_variance"]
+    selected = model.lineage["dataset"]
+    assert selected == str(env["root"] / "out" / "selected" / "selected_prompts")
+    manifest = read_manifest(selected)
+    assert manifest.counts == {"input": 2, "written": 2, "quarantined": 0}
+    extra = manifest.extra
+    assert (extra["candidates"], extra["kept"], extra["selection_samples"]) == (4, 2, 4)
+    assert extra["min_kept_variance"] >= extra["max_dropped_variance"]
     all_ids = read_table(env["data"])[1].column("id").to_pylist()
-    kept = read_table(out)[1].column("id").to_pylist()
+    kept = read_table(selected)[1].column("id").to_pylist()
     assert len(kept) == 2 and [i for i in all_ids if i in kept] == kept  # dataset order
-    assert select_prompts(env["data"], env["init"], g, out) == out  # published: reused, not redone
+    g = load_grpo_config("tiny", ["grpo.select_high_variance=2"]).grpo
+    assert select_prompts(env["data"], env["init"], g, selected) == selected  # published: reused, not redone

@@ -1,0 +1,100 @@
+"""The compiled pipeline: steps, GPU placement read from the preset, passthrough to RayJobs, no secrets."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import yaml
+
+from components.placement import gpu_overrides
+from pipelines.compile import compile_pipeline
+from vrt.errors import UserError
+from vrt.k8s.secrets import find_embedded_secrets
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+GPU_STEPS = ("exec-sft", "exec-grpo", "exec-predict")
+
+
+def compiled(preset: str, tmp_path, **overrides) -> tuple[dict, dict]:
+    path = compile_pipeline(preset, tmp_path / f"{preset}.yaml", overrides)
+    docs = list(yaml.safe_load_all(path.read_text()))
+    return docs[0], (docs[1] if len(docs) > 1 else {})
+
+
+def test_tiny_chain_has_every_step_and_no_gpu(tmp_path):
+    spec, platform = compiled("tiny", tmp_path)
+    assert sorted(spec["root"]["dag"]["tasks"]) == [
+        "deploy", "evaluate", "grpo", "predict", "prepare-dataset", "prepare-dataset-2", "register", "sft", "synth-data",
+    ]
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert "accelerator" not in executor["container"].get("resources", {})
+    assert platform == {}
+
+
+def test_4b_gpu_steps_carry_accelerator_limits_node_selector_tolerations(tmp_path):
+    spec, platform = compiled("4b", tmp_path, **{"data.revision": SHA})
+    executors = spec["deploymentSpec"]["executors"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert "synth-data" not in spec["root"]["dag"]["tasks"]
+    for name in GPU_STEPS:
+        res = executors[name]["container"]["resources"]
+        assert res["accelerator"]["resourceType"] == "nvidia.com/gpu"
+        assert res["accelerator"]["resourceCount"] == "1"
+        assert (res["resourceCpuLimit"], res["resourceMemoryLimit"]) == ("8", "64Gi")
+        assert k8s[name]["nodeSelector"] == {"labels": {"vrt.io/pool": "gpu"}}
+        assert k8s[name]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+    for name in set(executors) - set(GPU_STEPS):
+        assert "accelerator" not in executors[name]["container"].get("resources", {})
+    # The training steps are CPU launchers: their GPU settings pass through to the RayJob workers.
+    for comp in ("comp-sft", "comp-grpo"):
+        fields = [p["field"] for p in spec["components"][comp]["taskConfigPassthroughs"]]
+        assert fields == ["RESOURCES", "KUBERNETES_NODE_SELECTOR", "KUBERNETES_TOLERATIONS"]
+    assert "taskConfigPassthroughs" not in spec["components"]["comp-predict"]
+
+
+def test_compiled_pipelines_embed_no_secret(tmp_path):
+    for preset in ("tiny", "4b"):
+        spec, platform = compiled(preset, tmp_path, **{"data.revision": SHA} if preset != "tiny" else {})
+        assert find_embedded_secrets([spec, platform]) == []
+
+
+def test_out_must_be_yaml(tmp_path):
+    with pytest.raises(UserError, match="must end with .yaml"):
+        compile_pipeline("tiny", tmp_path / "p.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (None, []),
+        (types.SimpleNamespace(resources=None, node_selector=None, tolerations=None), []),
+        (
+            types.SimpleNamespace(
+                resources={"limits": {"nvidia.com/gpu": "2", "cpu": "8", "memory": "64Gi"}},
+                node_selector={"pool": "gpu"},
+                tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            ),
+            [
+                "gpu.resource=nvidia.com/gpu",
+                "gpu.count=2",
+                'gpu.node_selector={"pool": "gpu"}',
+                'gpu.tolerations=[{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]',
+            ],
+        ),
+    ],
+)
+def test_gpu_overrides_from_task_config(config, expected):
+    assert gpu_overrides(config) == expected
+
+
+def test_gpu_overrides_reach_the_rayjob_config():
+    from components.sft.config import load_train_config
+
+    cfg = types.SimpleNamespace(
+        resources={"limits": {"nvidia.com/gpu": "4"}}, node_selector={"pool": "a100"}, tolerations=None
+    )
+    tc = load_train_config("4b", gpu_overrides(cfg))
+    assert (tc.gpu.count, dict(tc.gpu.node_selector)) == (4, {"pool": "a100"})
+    assert tc.gpu.tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
