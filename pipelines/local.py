@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,8 @@ def run_local(
         Path(work).mkdir(parents=True, exist_ok=True)
     pipeline_root = str(Path(tracking.LOCAL_DIR, "kfp").resolve())
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=True)
+    # kfp.local warns that display names and container images have no effect in a subprocess: by design here.
+    warnings.filterwarnings("ignore", message=".*(have no effect in the current local runner|non-Python base image).*")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_TRACKING_URI", tracking.tracking_uri())  # steps share this store

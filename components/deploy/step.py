@@ -29,16 +29,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop_previous(record: Path) -> None:
-    """Stop the server a previous local deploy of the same name left running (if it still runs)."""
+def stop_local(name: str) -> str | None:
+    """Stop the server a local deploy named `name` left running; returns its URL (None: no such deploy)."""
+    record = STATE_DIR / f"{name}.json"
     if not record.is_file():
-        return
-    pid = json.loads(record.read_text()).get("pid")
+        return None
+    info = json.loads(record.read_text())
     try:
-        os.kill(int(pid), signal.SIGTERM)
+        os.kill(int(info.get("pid")), signal.SIGTERM)
     except (ProcessLookupError, TypeError, ValueError):
         pass
     record.unlink()
+    return info.get("url", "")
 
 
 def deploy_local(
@@ -48,7 +50,7 @@ def deploy_local(
     from components.deploy.local import start_local
 
     record = STATE_DIR / f"{name}.json"
-    _stop_previous(record)
+    stop_local(name)
     server = start_local(
         model_uri,
         port or _free_port(),

@@ -10,18 +10,23 @@ from kfp import dsl
 from components.images import TRAIN_IMAGE
 
 
-@dsl.component(base_image=TRAIN_IMAGE)
+@dsl.component(
+    base_image=TRAIN_IMAGE,
+    task_config_passthroughs=[dsl.TaskConfigField.RESOURCES, dsl.TaskConfigField.KUBERNETES_NODE_SELECTOR,
+                              dsl.TaskConfigField.KUBERNETES_TOLERATIONS],
+)
 def grpo(
     config: str,
     overrides: list,
     dataset: dsl.Input[dsl.Dataset],
     init_model: dsl.Input[dsl.Model],
     model: dsl.Output[dsl.Model],
+    task_config: dsl.TaskConfig,
     runtime: str = "local",
 ):
     """GRPO with preset `config` plus `overrides` (key=value); `model` points at the trained model."""
     from components.grpo.step import grpo_step
+    from components.placement import gpu_overrides
 
-    model.metadata.update(
-        grpo_step(config, [str(o) for o in overrides], dataset.path, init_model.path, model.path, runtime)
-    )
+    wired = [str(o) for o in overrides] + gpu_overrides(task_config)
+    model.metadata.update(grpo_step(config, wired, dataset.path, init_model.path, model.path, runtime))

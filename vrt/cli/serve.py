@@ -1,6 +1,7 @@
 """`vrt serve`: run the model server (KServe v1 + v2 REST) in the foreground on loopback.
 
 vrt serve --model models:/vrt-tiny@champion --port 8080
+vrt serve --stop vrt          # stop the server a local pipeline run left running
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ import typer
 
 
 def serve(
-    model: str = typer.Option(..., "--model", help="Model URI: directory, s3://..., or models:/NAME@ALIAS."),
+    model: str = typer.Option(None, "--model", help="Model URI: directory, s3://..., or models:/NAME@ALIAS."),
     port: int = typer.Option(8080, "--port", help="HTTP port."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback by default)."),
     name: str = typer.Option("vrt", "--name", help="Model name in the URL paths."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation length limit."),
+    stop: str = typer.Option(None, "--stop", help="Stop the background server of a local deploy named NAME."),
 ) -> None:
     """Serve a model over HTTP (KServe v1 and v2 protocols) until Ctrl-C.
 
@@ -25,6 +27,16 @@ def serve(
     from vrt.console import console
     from vrt.errors import UserError
 
+    if stop:
+        from components.deploy.step import stop_local
+
+        url = stop_local(stop)
+        if url is None:
+            raise UserError(f"no local deploy named {stop!r} is running (see .vrt/serve/)")
+        console.print(f"stopped {stop} ({url})")
+        return
+    if not model:
+        raise UserError("--model is required: a model directory, s3://BUCKET/PREFIX or models:/NAME@ALIAS")
     try:
         inference = InferenceConfig(max_new_tokens)
     except ValueError as e:
