@@ -3,8 +3,9 @@
     {"id": "<sample id>", "text": "<think>…</think><answer>…</answer>",
      "masks": [{"size": [h, w], "counts": "<COCO RLE>"}, …]}      # one per [SEG], in order
 
-Optional `"boxes": [[x1, y1, x2, y2], …]` (box-mode models) is recognised and refused until
-SAM 2 box prompting exists in `models/` (boxes are never scored as something they are not).
+Box-mode models write `"boxes": [[x1, y1, x2, y2], …]` (image pixels, one per [SEG], in order)
+instead of `"masks"`; they are parsed and validated here and must be turned into masks with SAM 2
+(components/evaluate/boxes.py, `--sam`) before scoring: `check_no_boxes` refuses them otherwise.
 
     preds = load_predictions(Path("predictions.jsonl").read_text().splitlines())
 """
@@ -12,24 +13,51 @@ SAM 2 box prompting exists in `models/` (boxes are never scored as something the
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from evaluation import masks
 from evaluation.trace import SEG
 
-BOX_MODE_REFUSED = (
-    "has 'boxes': box-mode predictions need SAM 2 box prompting to become masks, which this version "
-    "does not provide yet; convert the boxes to masks first and write them as 'masks' (one RLE per [SEG])"
+BOXES_NEED_SAM = (
+    "has 'boxes': box-mode predictions become masks through SAM 2 box prompts before scoring; "
+    "pass --sam MODEL (a model directory, s3:// prefix or models:/NAME@ALIAS) to `vrt eval score` / "
+    "`vrt eval run` (sam_model_uri in the evaluate step)"
 )
+
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
 class Prediction:
     id: str
     text: str
-    masks: tuple[dict, ...]  # validated RLEs, one per [SEG]
+    masks: tuple[dict, ...]  # validated RLEs, one per [SEG] (empty when the line has boxes)
     line: int  # 1-based line number in the JSONL file
+    boxes: tuple[Box, ...] = ()  # box mode: [x1, y1, x2, y2] pixels, one per [SEG]
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _parse_boxes(obj: dict, where: str, n_seg: int) -> tuple[Box, ...]:
+    boxes = obj["boxes"]
+    if obj.get("masks"):
+        raise ValueError(f"{where}: has both 'masks' and 'boxes': write one of them (one per [SEG])")
+    if not isinstance(boxes, list):
+        raise ValueError(f"{where}: 'boxes' must be a list of [x1, y1, x2, y2] boxes, one per [SEG]")  # noqa: TRY004 (ValueError is this library's bad-input contract)
+    out = []
+    for k, box in enumerate(boxes):
+        if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+            raise ValueError(f"{where}: box {k} {box!r} is not 4 finite numbers [x1, y1, x2, y2] (pixels)")
+        out.append(tuple(float(v) for v in box))
+    if len(out) != n_seg:
+        raise ValueError(
+            f"{where}: {len(out)} boxes for {n_seg} [SEG] tokens in 'text': write exactly one box per [SEG], in order"
+        )
+    return tuple(out)
 
 
 def _parse_line(raw: str, line: int) -> Prediction:
@@ -48,7 +76,8 @@ def _parse_line(raw: str, line: int) -> Prediction:
     if not isinstance(text, str):
         raise ValueError(f"{where} (id {sample_id}): 'text' must be a string (the model output)")  # noqa: TRY004 (ValueError is this library's bad-input contract)
     if "boxes" in obj:
-        raise ValueError(f"{where} (id {sample_id}) {BOX_MODE_REFUSED}")
+        boxes = _parse_boxes(obj, f"{where} (id {sample_id})", text.count(SEG))
+        return Prediction(id=sample_id, text=text, masks=(), line=line, boxes=boxes)
     rles = obj.get("masks")
     if not isinstance(rles, list):
         raise ValueError(  # noqa: TRY004 (ValueError is this library's bad-input contract)
@@ -95,6 +124,13 @@ def check_known_ids(preds: dict[str, Prediction], known: Iterable[str]) -> None:
             f"{len(unknown)} prediction id(s) are not in the dataset: {shown}; "
             "score predictions made on this dataset (check --data)"
         )
+
+
+def check_no_boxes(preds: dict[str, Prediction]) -> None:
+    """ValueError naming the first prediction whose boxes were not turned into masks."""
+    for pred in preds.values():
+        if pred.boxes:
+            raise ValueError(f"predictions line {pred.line} (id {pred.id}) {BOXES_NEED_SAM}")
 
 
 def check_size(pred: Prediction, height: int, width: int) -> None:

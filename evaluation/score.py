@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from evaluation.cards import Card, pick, reasonseg_cards, vrt_cards
-from evaluation.predictions import load_predictions
+from evaluation.predictions import check_no_boxes, load_predictions
 from evaluation.reasonseg import ReasonSegGroundTruth, ReasonSegOptions, score_reasonseg
 from evaluation.report import ReportData, render_report
 from evaluation.vrt_bench import VRTGroundTruth, score_vrt
@@ -59,6 +59,7 @@ def score(
     if cards < 0:
         raise ValueError(f"cards must be >= 0, got {cards}")
     preds = load_predictions(prediction_lines)
+    check_no_boxes(preds)
     if bench == "vrt-bench":
         result = score_vrt(gts, preds)
         by_class, opts, all_cards = result.by_class, {}, vrt_cards(gts, result, preds)

@@ -34,13 +34,15 @@ def evaluate(
     empty: str = "one",
     ignore: str = "foreground",
     cards: int = 5,
+    sam_model_uri: str = "",
 ):
-    """Score `predictions` (JSONL) against `dataset` (JSON pointer with 'uri') for `bench`."""
+    """Score `predictions` (JSONL) against `dataset` (JSON pointer with 'uri') for `bench`; box-mode
+    predictions need `sam_model_uri` (model dir, s3:// or models:/NAME@ALIAS) for SAM 2 box prompts."""
     import json
 
     from components.evaluate.step import evaluate_step
 
-    flat = evaluate_step(bench, dataset.path, predictions.path, report.path, empty, ignore, cards)
+    flat = evaluate_step(bench, dataset.path, predictions.path, report.path, empty, ignore, cards, sam_model_uri)
     for name, value in flat.items():
         metrics.log_metric(name, value)
     with open(metrics.path, "w") as f:

@@ -3,14 +3,17 @@
 
     from components.evaluate.scoring import score_to_dir
     metrics = score_to_dir("vrt-bench", "data/vrt-bench", "preds.jsonl", "out/eval")
+    metrics = score_to_dir("vrt-bench", "data/vrt-bench", "box-preds.jsonl", "out/eval", sam_uri="out/sft/model")
 
 `vrt eval score` calls score_to_dir; `vrt eval run` is predict (writes the JSONL) then this.
+Box-mode lines (`"boxes"`) become masks through the SAM 2 of the model at `sam_uri` first.
 """
 
 from __future__ import annotations
 
 import json
 
+from components.evaluate.boxes import boxes_to_masks
 from components.evaluate.ground_truth import load_ground_truth
 from evaluation.reasonseg import ReasonSegOptions
 from evaluation.score import ScoreOutput, score
@@ -32,13 +35,19 @@ def read_predictions(uri: str) -> list[str]:
 
 
 def score_uris(
-    bench: str, data_uri: str, predictions_uri: str, options: ReasonSegOptions | None = None, cards: int = 5
+    bench: str,
+    data_uri: str,
+    predictions_uri: str,
+    options: ReasonSegOptions | None = None,
+    cards: int = 5,
+    sam_uri: str = "",
 ) -> ScoreOutput:
-    """Score; every bad input becomes a UserError that says what to fix."""
+    """Score (boxes -> masks with the SAM 2 at `sam_uri` first); every bad input becomes a UserError."""
     lines = read_predictions(predictions_uri)
     with console.status(f"reading {bench} ground truth from {data_uri}"):
         gts = load_ground_truth(bench, data_uri)
-    settings = {"data": data_uri, "predictions": predictions_uri}
+    lines = boxes_to_masks(lines, gts, sam_uri)
+    settings = {"data": data_uri, "predictions": predictions_uri, **({"sam": sam_uri} if sam_uri else {})}
     try:
         with console.status(f"scoring {len(gts)} samples"):
             return score(bench, gts, lines, options=options, settings=settings, cards=cards)
@@ -60,8 +69,9 @@ def score_to_dir(
     out_uri: str,
     options: ReasonSegOptions | None = None,
     cards: int = 5,
+    sam_uri: str = "",
 ) -> dict:
     """Score and write both files under `out_uri`; returns the metrics.json content."""
-    out = score_uris(bench, data_uri, predictions_uri, options, cards)
+    out = score_uris(bench, data_uri, predictions_uri, options, cards, sam_uri)
     write_outputs(out, out_uri)
     return out.metrics_json

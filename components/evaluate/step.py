@@ -51,14 +51,16 @@ def evaluate_step(
     empty: str = "one",
     ignore: str = "foreground",
     cards: int = 5,
+    sam_model_uri: str = "",
 ) -> dict[str, float]:
-    """Score, write the HTML report to `report_path`, log to MLflow; returns the flat metrics."""
+    """Score (box-mode lines through the SAM 2 at `sam_model_uri`), write the HTML report to
+    `report_path`, log to MLflow; returns the flat metrics."""
     uri = dataset_uri(dataset_pointer)
     try:
         options = ReasonSegOptions(empty=empty, ignore=ignore) if bench == "reasonseg" else None
     except ValueError as e:
         raise UserError(str(e)) from None
-    out = score_uris(bench, uri, predictions_path, options, cards)
+    out = score_uris(bench, uri, predictions_path, options, cards, sam_model_uri)
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(out.html, encoding="utf-8")
     flat = flat_metrics(out.metrics_json)
@@ -66,6 +68,7 @@ def evaluate_step(
         "bench": bench,
         "dataset": uri,
         **{f"reasonseg_{k}": v for k, v in out.metrics_json["options"].items()},
+        **({"sam_model": sam_model_uri} if sam_model_uri else {}),
     }
     log_to_mlflow(params, flat, out.metrics_json, out.html)
     return flat

@@ -27,7 +27,7 @@ def test_parses_lines_and_skips_blanks():
             r"line 2 \(id a\): mask 0",
         ),
         (json.dumps({"id": "a", "text": "[SEG] [SEG]", "masks": [A]}), r"1 masks for 2 \[SEG\] tokens"),
-        (json.dumps({"id": "a", "text": "[SEG]", "boxes": [[0, 0, 2, 2]]}), "SAM 2 box prompting"),
+        (json.dumps({"id": "a", "text": "[SEG]", "boxes": [[0, 0, 2]]}), r"\(id a\): box 0 \[0, 0, 2\] is not 4"),
         (line("z", "t", []), r"line 2: id z already appeared on line 1"),
     ],
 )

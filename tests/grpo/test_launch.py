@@ -88,10 +88,11 @@ def test_kfp_component_interface(tmp_path):
     compiler.Compiler().compile(grpo, str(path))
     spec = yaml.safe_load(path.read_text())
     inputs = spec["root"]["inputDefinitions"]
-    assert set(inputs["parameters"]) == {"config", "overrides", "runtime"}
+    assert set(inputs["parameters"]) == {"config", "overrides", "runtime", "task_config"}
     assert set(inputs["artifacts"]) == {"dataset", "init_model"}
     assert (
         spec["root"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"]
         == "system.Model"
     )
-    assert "components.grpo.step import grpo_step" in path.read_text()
+    source = "\n".join(spec["deploymentSpec"]["executors"]["exec-grpo"]["container"]["command"])
+    assert "from components.grpo.step import grpo_step" in source

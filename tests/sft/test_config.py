@@ -13,7 +13,7 @@ from vrt.errors import UserError
 
 @pytest.mark.parametrize(
     ("preset", "workers", "accum", "zero", "gpu"),
-    [("tiny", 2, 2, 2, False), ("2b", 4, 16, 2, True), ("4b", 8, 8, 2, True), ("8b", 16, 4, 2, True)],
+    [("tiny", 2, 1, 2, False), ("2b", 4, 16, 2, True), ("4b", 8, 8, 2, True), ("8b", 16, 4, 2, True)],
 )
 def test_every_preset_loads(preset: str, workers: int, accum: int, zero: int, gpu: bool) -> None:
     cfg = load_train_config(f"pipelines/presets/{preset}.yaml")
@@ -32,7 +32,7 @@ def test_paper_hyperparameters_in_4b() -> None:
 def test_overrides_are_yaml_values() -> None:
     cfg = load_train_config("tiny", ["sft.lr=3e-4", "sft.num_workers=1", "sft.adam_betas=[0.8, 0.9]",
                                      "grpo.group_size=4"])
-    assert (cfg.sft.lr, cfg.sft.num_workers, cfg.sft.adam_betas, cfg.sft.grad_accum) == (3e-4, 1, (0.8, 0.9), 4)
+    assert (cfg.sft.lr, cfg.sft.num_workers, cfg.sft.adam_betas, cfg.sft.grad_accum) == (3e-4, 1, (0.8, 0.9), 2)
     assert cfg.raw["grpo"]["group_size"] == 4
     assert cfg.to_params()["sft.lr"] == 3e-4
 
@@ -92,6 +92,8 @@ def test_gpu_settings_for_the_pipeline() -> None:
     assert gpu_settings("4b") == {
         "accelerator_type": "nvidia.com/gpu",
         "accelerator_limit": 1,
+        "cpu_limit": "8",
+        "memory_limit": "64Gi",
         "node_selector": {"vrt.io/pool": "gpu"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     }

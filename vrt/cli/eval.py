@@ -3,6 +3,7 @@
 vrt eval predict --model out/sft/model --data data/vrt-bench --out preds.jsonl
 vrt eval run --model models:/vrt-tiny@champion --bench vrt-bench --data data/vrt-bench --out out/eval
 vrt eval score --bench vrt-bench --data data/vrt-bench --predictions preds.jsonl --out out/eval
+vrt eval score --bench vrt-bench --data data/vrt-bench --predictions boxes.jsonl --sam out/sft/model --out out/eval
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ app = typer.Typer(help="Predict with a model and score predictions on VRT-Bench 
 
 MODEL_HELP = "Model directory, s3://BUCKET/PREFIX, or models:/NAME@ALIAS (MLflow registry)."
 DATA_HELP = "Canonical dataset folder or s3://BUCKET/PREFIX (has manifest.json)."
+SAM_HELP = (
+    "Model whose SAM 2 turns box-mode predictions (\"boxes\") into masks: directory, s3:// or models:/NAME@ALIAS."
+)
 
 
 def _predict_options(batch_size: int, max_new_tokens: int, limit: int):
@@ -52,6 +56,7 @@ def run(
     batch_size: int = typer.Option(4, "--batch-size", help="Samples per generate call."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation budget per sample."),
     limit: int = typer.Option(0, "--limit", help="Only the first N samples (0: all; the rest score as empty)."),
+    sam: str = typer.Option("", "--sam", help=SAM_HELP),
 ) -> None:
     """Predict, then score: the whole evaluation of a model in one command.
 
@@ -62,7 +67,7 @@ def run(
 
     preds = storage.join(out, "predictions.jsonl")
     predict_to_file(model, data, preds, _predict_options(batch_size, max_new_tokens, limit))
-    score(bench=bench, data=data, predictions=preds, out=out, empty="one", ignore="foreground", cards=5)
+    score(bench=bench, data=data, predictions=preds, out=out, empty="one", ignore="foreground", cards=5, sam=sam)
 
 
 @app.command()
@@ -86,9 +91,10 @@ def score(
         "foreground", "--ignore", help="ReasonSeg ignore region: foreground (HF data) or exclude (LISA)."
     ),
     cards: int = typer.Option(5, "--cards", help="Worst and best sample cards in the report (each)."),
+    sam: str = typer.Option("", "--sam", help=SAM_HELP),
 ) -> None:
-    """Score predictions (one JSONL line per sample: id, text, one RLE mask per [SEG]) and write
-    metrics.json and a self-contained report.html.
+    """Score predictions (one JSONL line per sample: id, text, one RLE mask per [SEG], or one
+    [x1, y1, x2, y2] box per [SEG] with --sam) and write metrics.json and a self-contained report.html.
 
     Example: vrt eval score --bench vrt-bench --data data/vrt-bench --predictions preds.jsonl --out out/eval
     """
@@ -105,7 +111,7 @@ def score(
         options = ReasonSegOptions(empty=empty, ignore=ignore)
     except ValueError as e:
         raise UserError(f"{e} (--empty / --ignore)") from None
-    result = score_to_dir(bench, data, predictions, out, options if bench == "reasonseg" else None, cards)
+    result = score_to_dir(bench, data, predictions, out, options if bench == "reasonseg" else None, cards, sam)
     values = ", ".join(f"{k} {100 * v:.1f}" for k, v in result["metrics"].items() if v is not None)
     console.print(f"{bench}: {values} (%); counts {result['counts']}")
     console.print(f"wrote {out}/metrics.json and {out}/report.html")
