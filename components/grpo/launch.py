@@ -25,7 +25,7 @@ from components.sft.checkpoint import STATE_FILE, find_latest
 from components.sft.config import RESUME_LATEST
 from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
-from components.sft.launch import FORWARDED_ENV, _local_copy, _log_dataset, _storage
+from components.sft.launch import FORWARDED_ENV, absolute_paths, local_copy, log_datasets, torch_trainer
 from vrt import storage
 from vrt.console import console
 from vrt.errors import UserError
@@ -52,48 +52,10 @@ def resolve_resume(resume_from: str, output: str) -> str:
     return resume_from
 
 
-def _trainer(job: GRPOJob, worker_job: dict[str, Any], run_name: str):
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    from components.grpo.recipe import train_loop_per_worker
-
-    g = job.grpo
-    storage_path, filesystem = _storage(g.output)
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env |= {
-        "DS_ACCELERATOR": "cuda" if g.use_gpu else "cpu",
-        "MLFLOW_TRACKING_URI": worker_job["tracking_uri"],
-    }
-    resources = {"CPU": g.cpus_per_worker} | ({"GPU": job.gpu.count} if g.use_gpu else {})
-    return TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config=worker_job,
-        torch_config=TorchConfig(backend="nccl" if g.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(
-            num_workers=g.num_workers, use_gpu=g.use_gpu, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            name=run_name,
-            storage_path=storage_path,
-            storage_filesystem=filesystem,
-            failure_config=FailureConfig(max_failures=g.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=g.keep_checkpoints),
-            worker_runtime_env={"env_vars": env},
-        ),
-    )
-
-
 def _absolute(job: GRPOJob) -> GRPOJob:
-    """The job with local paths made absolute (Ray workers do not share the driver's working directory)."""
-    from pathlib import Path
-
-    section = dict(job.raw.get("grpo") or {})
-    for key in ("dataset", "init_from", "output", "resume_from"):
-        value = getattr(job.grpo, key)
-        if value and not storage.is_s3(value) and value != RESUME_LATEST:
-            section[key] = str(Path(value).resolve())
-    return job_from_raw(dict(job.raw, grpo=section), job.source)
+    """The job with local paths made absolute."""
+    keys = ("dataset", "init_from", "output", "resume_from")
+    return job_from_raw(dict(job.raw, grpo=absolute_paths(job.raw.get("grpo") or {}, job.grpo, keys)), job.source)
 
 
 def _check_inputs(job: GRPOJob) -> str:
@@ -128,6 +90,7 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
     import mlflow
     import ray
 
+    from components.grpo.recipe import train_loop_per_worker
     from vrt.tracking import step_run, tracking_uri
 
     job = _absolute(job)
@@ -140,7 +103,7 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
         console.print(f"grpo.resume_from={g.resume_from}: no checkpoint under {g.output} yet, starting fresh")
     tags = {"vrt.preset": job.model, "vrt.run_dir": run_dir, "vrt.init_from": model_uri}
     with step_run("grpo", params=job.to_params(), tags=tags) as run:
-        _log_dataset(g.dataset, "")
+        log_datasets(g.dataset, "")
         if not ray.is_initialized():
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
         dataset = g.dataset
@@ -163,9 +126,9 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
         console.print(
             f"grpo: {g.num_workers} worker(s), engine {g.engine}, group {g.group_size}, run dir {run_dir}"
         )
-        _trainer(job, worker_job, run_name).fit()
+        torch_trainer(train_loop_per_worker, worker_job, run_name, job.grpo, job.gpu.count).fit()
         manifest = read_model_manifest(run_dir)
-        with _local_copy(manifest.uri) as local:
+        with local_copy(manifest.uri) as local:
             mlflow.log_artifacts(str(local), artifact_path=MODEL_DIR)
         mlflow.log_dict(manifest.__dict__, "model_manifest.json")
         mlflow.set_tags({"vrt.model_uri": manifest.uri, "vrt.model_sha256": manifest.sha256})

@@ -36,7 +36,7 @@ def _run_name(tc: TrainConfig) -> str:
     return tc.sft.run_name or f"sft-{tc.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _storage(output: str) -> tuple[str, Any]:
+def storage_target(output: str) -> tuple[str, Any]:
     """Ray Train's storage_path and filesystem for a local directory or an s3:// prefix."""
     if storage.is_s3(output):
         from pyarrow import fs
@@ -46,7 +46,7 @@ def _storage(output: str) -> tuple[str, Any]:
     return output, None
 
 
-def _log_dataset(uri: str, eval_uri: str) -> None:
+def log_datasets(uri: str, eval_uri: str) -> None:
     """Each dataset's manifest as an MLflow input (name source@revision, digest from the manifest)."""
     import mlflow
     from mlflow.data.dataset_source_registry import resolve_dataset_source
@@ -63,39 +63,49 @@ def _log_dataset(uri: str, eval_uri: str) -> None:
             mlflow.log_input(ds, context=role)
 
 
-def _trainer(tc: TrainConfig, job: dict[str, Any], run_name: str):
+def forwarded_env(use_gpu: bool, tracking: str) -> dict[str, str]:
+    """Environment every Ray worker needs: tracking, parent run, S3 endpoint, DeepSpeed accelerator."""
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    return env | {"DS_ACCELERATOR": "cuda" if use_gpu else "cpu", "MLFLOW_TRACKING_URI": tracking}
+
+
+def torch_trainer(loop: Any, worker_job: dict[str, Any], run_name: str, section: Any, gpus_per_worker: int):
+    """A Ray TorchTrainer for a recipe's `loop`; `section` is the sft or grpo config (workers, output, ...)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from components.sft.recipe import train_loop_per_worker
-
-    sft = tc.sft
-    storage_path, filesystem = _storage(sft.output)
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env |= {"DS_ACCELERATOR": "cuda" if sft.use_gpu else "cpu", "MLFLOW_TRACKING_URI": job["tracking_uri"]}
-    resources = {"CPU": sft.cpus_per_worker} | ({"GPU": tc.gpu.count} if sft.use_gpu else {})
+    storage_path, filesystem = storage_target(section.output)
+    resources = {"CPU": section.cpus_per_worker} | ({"GPU": gpus_per_worker} if section.use_gpu else {})
     return TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config=job,
-        torch_config=TorchConfig(backend="nccl" if sft.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=sft.num_workers, use_gpu=sft.use_gpu, resources_per_worker=resources),
+        loop,
+        train_loop_config=worker_job,
+        torch_config=TorchConfig(backend="nccl" if section.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=section.num_workers, use_gpu=section.use_gpu, resources_per_worker=resources
+        ),
         run_config=RunConfig(
             name=run_name, storage_path=storage_path, storage_filesystem=filesystem,
-            failure_config=FailureConfig(max_failures=sft.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=sft.keep_checkpoints),
-            worker_runtime_env={"env_vars": env},
+            failure_config=FailureConfig(max_failures=section.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=section.keep_checkpoints),
+            worker_runtime_env={"env_vars": forwarded_env(section.use_gpu, worker_job["tracking_uri"])},
         ),
     )
 
 
-def _absolute(tc: TrainConfig) -> TrainConfig:
-    """The config with local paths made absolute (Ray workers do not share the driver's working directory)."""
-    section = dict(tc.raw.get("sft") or {})
-    for key in ("dataset", "eval_dataset", "output", "resume_from"):
-        value = getattr(tc.sft, key)
+def absolute_paths(section: dict[str, Any], values: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """`section` with the local paths among `keys` made absolute (Ray workers have another working directory)."""
+    out = dict(section)
+    for key in keys:
+        value = getattr(values, key)
         if value and not storage.is_s3(value) and value != RESUME_LATEST:
-            section[key] = str(Path(value).resolve())
-    return config_from_raw(dict(tc.raw, sft=section), tc.source)
+            out[key] = str(Path(value).resolve())
+    return out
+
+
+def _absolute(tc: TrainConfig) -> TrainConfig:
+    """The config with local paths made absolute."""
+    keys = ("dataset", "eval_dataset", "output", "resume_from")
+    return config_from_raw(dict(tc.raw, sft=absolute_paths(tc.raw.get("sft") or {}, tc.sft, keys)), tc.source)
 
 
 def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
@@ -103,6 +113,7 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
     import mlflow
     import ray
 
+    from components.sft.recipe import train_loop_per_worker
     from vrt.tracking import step_run, tracking_uri
 
     tc = _absolute(tc)
@@ -116,7 +127,7 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
     if sft.resume_from and not resume:
         console.print(f"sft.resume_from={sft.resume_from}: no checkpoint under {sft.output} yet, starting fresh")
     with step_run("sft", params=tc.to_params(), tags={"vrt.preset": tc.model, "vrt.run_dir": run_dir}) as run:
-        _log_dataset(sft.dataset, sft.eval_dataset)
+        log_datasets(sft.dataset, sft.eval_dataset)
         job = {"raw": tc.raw, "source": tc.source, "run_dir": run_dir, "resume": resume,
                "run_id": run.info.run_id, "tracking_uri": tracking_uri(), "eval_dataset": sft.eval_dataset}
         if not ray.is_initialized():
@@ -124,16 +135,16 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
             cpus = None if ray_address else max(os.cpu_count() or 1, sft.num_workers * sft.cpus_per_worker)
             ray.init(address=ray_address, num_cpus=cpus, include_dashboard=False, log_to_driver=True)
         console.print(f"sft: {sft.num_workers} workers, {sft.strategy} (ZeRO-{sft.zero_stage}), run dir {run_dir}")
-        _trainer(tc, job, run_name).fit()
+        torch_trainer(train_loop_per_worker, job, run_name, tc.sft, tc.gpu.count).fit()
         manifest = read_model_manifest(run_dir)
-        with _local_copy(manifest.uri) as local:
+        with local_copy(manifest.uri) as local:
             mlflow.log_artifacts(str(local), artifact_path=MODEL_DIR)
         mlflow.log_dict(manifest.__dict__, "model_manifest.json")
         mlflow.set_tags({"vrt.model_uri": manifest.uri, "vrt.model_sha256": manifest.sha256})
     return manifest
 
 
-class _local_copy:
+class local_copy:
     """Context: a local directory holding the model (downloaded from S3 when needed)."""
 
     def __init__(self, uri: str) -> None:
