@@ -6,7 +6,6 @@ answer, and an overlay PNG of that answer's masks.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 

@@ -41,9 +41,12 @@ def place_on_gpus(task: dsl.PipelineTask, gpu: dict) -> None:
         )
 
 
-Outputs = NamedTuple(
-    "Outputs", [("endpoint", str), ("model_uri", str), ("alias", str), ("metrics", dsl.Metrics), ("report", dsl.HTML)]
-)
+class Outputs(NamedTuple):
+    endpoint: str
+    model_uri: str
+    alias: str
+    metrics: dsl.Metrics
+    report: dsl.HTML
 
 
 def build_pipeline(settings: PipelineSettings) -> Callable:

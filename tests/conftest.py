@@ -63,7 +63,7 @@ def shared_dir() -> Path:
 def s3_endpoint(tmp_path_factory) -> str:
     """A real S3 HTTP server (moto) on loopback; AWS_* variables point boto3 at it."""
     port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115 (open for the server's lifetime)
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
     )

@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from vrt.cli import data, eval as eval_cli, model, model_registry, pipeline, serve, train
+from vrt.cli import data, model, model_registry, pipeline, serve, train
+from vrt.cli import eval as eval_cli
 from vrt.console import console
 from vrt.errors import UserError
 
