@@ -107,8 +107,17 @@ def _container(cfg: DeployConfig) -> dict[str, Any]:
             "periodSeconds": 5,
             "failureThreshold": 3,
         },
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # The root filesystem is read-only: downloads and caches go to a scratch volume.
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
     }
+    container["env"].append({"name": "HOME", "value": "/tmp"})
     if cfg.s3_secret:
         container["envFrom"] = [{"secretRef": {"name": cfg.s3_secret}}]
     return container
@@ -118,6 +127,7 @@ def inference_service(cfg: DeployConfig) -> dict[str, Any]:
     """The InferenceService manifest (serving.kserve.io/v1beta1) for `cfg`."""
     predictor: dict[str, Any] = {
         "containers": [_container(cfg)],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
         "serviceAccountName": cfg.service_account,
         "nodeSelector": dict(cfg.node_selector),
         "tolerations": [dict(t) for t in cfg.tolerations],

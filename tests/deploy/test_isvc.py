@@ -23,6 +23,9 @@ REG = DeployConfig(
 )
 
 
+HOME_ENV = {"name": "HOME", "value": "/tmp"}
+
+
 @pytest.mark.parametrize("cfg", [S3, REG], ids=["s3", "registry"])
 def test_inference_service_is_schema_valid(cfg, shared_dir):
     validate_custom_resource(inference_service(cfg), shared_dir / "crds")
@@ -39,7 +42,7 @@ def test_s3_inference_service_fields():
     assert predictor["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    assert container["env"] == [{"name": "STORAGE_URI", "value": "s3://models/vrt-tiny/v3"}]
+    assert container["env"] == [{"name": "STORAGE_URI", "value": "s3://models/vrt-tiny/v3"}, HOME_ENV]
     assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3"}}]
     assert container["args"][:2] == ["--model_uri", "/mnt/models"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -50,7 +53,7 @@ def test_registry_inference_service_fields():
     predictor = inference_service(REG)["spec"]["predictor"]
     [container] = predictor["containers"]
     assert "canaryTrafficPercent" not in predictor and "envFrom" not in container
-    assert container["env"] == [{"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.vrt:5000"}]
+    assert container["env"] == [{"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.vrt:5000"}, HOME_ENV]
     assert container["args"][:2] == ["--model_uri", "models:/vrt-tiny/3"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 3)
@@ -139,3 +142,18 @@ def test_wait_ready_returns_url_and_times_out():
     apply_inference_service(inference_service(S3), api=api)
     with pytest.raises(UserError, match=r"not Ready after 0s \(RevisionMissing: pulling\)"):
         wait_ready("vrt-tiny", "vrt", timeout=0.05, api=api, poll=0.01)
+
+
+def test_predictor_container_is_hardened():
+    isvc = inference_service(DeployConfig(name="vrt", model_uri="s3://models/vrt-tiny/v3"))
+    predictor = isvc["spec"]["predictor"]
+    ctx = predictor["containers"][0]["securityContext"]
+    assert ctx == {
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert predictor["containers"][0]["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
+    assert predictor["volumes"] == [{"name": "scratch", "emptyDir": {}}]
