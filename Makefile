@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/vrt pipeline run --local
 
 test: $(STAMP)
-	bash scripts/get-helm.sh
+	bash scripts/get-helm.sh || echo "helm could not be obtained: the chart tests will skip with the reason" >&2
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
