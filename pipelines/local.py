@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.logwatch import quiet_steps
-from pipelines.settings import load_settings
+from pipelines.settings import PipelineSettings, load_settings
 from vrt import tracking
 from vrt.console import console
 from vrt.errors import UserError
@@ -44,10 +44,7 @@ def run_local(
 
     The steps' logs go to `.vrt/logs/pipeline-<time>.log` (to the terminal with `verbose`).
     """
-    import mlflow
     from kfp import local
-
-    from pipelines.vrt_train import build_pipeline
 
     values = dict(overrides or {})
     if work_uri:
@@ -63,7 +60,21 @@ def run_local(
     warnings.filterwarnings("ignore", message=".*(have no effect in the current local runner|non-Python base image).*")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking.tracking_uri())  # steps share this store
+    saved_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = tracking.tracking_uri()  # the steps (subprocesses) share this store
+    try:
+        return _run(settings, preset, work, pipeline_root, verbose)
+    finally:
+        if saved_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def _run(settings: PipelineSettings, preset: str, work: str, pipeline_root: str, verbose: bool) -> LocalRun:
+    """The pipeline under one MLflow parent run whose id the steps read from VRT_PARENT_RUN_ID."""
+    import mlflow
+
+    from pipelines.vrt_train import build_pipeline
+
     experiment_id = tracking.configure()
     start = time.monotonic()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"pipeline-{preset}", tags={"vrt.preset": preset}) as run:

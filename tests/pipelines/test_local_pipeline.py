@@ -50,3 +50,4 @@ def test_local_pipeline_runs_the_whole_chain(in_tmp, capsys):
     metrics = json.loads(next(Path(in_tmp / ".vrt/kfp").glob("*/evaluate/metrics")).read_text())
     assert metrics["count/samples"] == 4.0
     assert os.environ.get("VRT_PARENT_RUN_ID") is None
+    assert os.environ.get("MLFLOW_TRACKING_URI") is None
