@@ -21,8 +21,7 @@ import yaml
 
 from components.grpo.config import GRPOJob, job_from_raw
 from components.grpo.policy import check_seg_model, resolve_model_uri
-from components.sft.checkpoint import STATE_FILE, find_latest
-from components.sft.config import RESUME_LATEST
+from components.sft.checkpoint import resolve_resume
 from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
 from components.sft.launch import FORWARDED_ENV, absolute_paths, local_copy, log_datasets, torch_trainer
@@ -36,20 +35,6 @@ SELECTED_DIR = "selected_prompts"
 
 def _run_name(job: GRPOJob) -> str:
     return job.grpo.run_name or f"grpo-{job.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def resolve_resume(resume_from: str, output: str) -> str:
-    """ "" (fresh), an explicit GRPO checkpoint URI (checked), or the newest checkpoint under `output`."""
-    if not resume_from:
-        return ""
-    if resume_from == RESUME_LATEST:
-        return find_latest(output)
-    if not storage.exists(storage.join(resume_from, STATE_FILE)):
-        raise UserError(
-            f"grpo.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
-            "<output>/<run>/step_NNNNNNN URI or grpo.resume_from=latest"
-        )
-    return resume_from
 
 
 def _absolute(job: GRPOJob) -> GRPOJob:
@@ -98,7 +83,7 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
     model_uri = _check_inputs(job)
     run_name = _run_name(job)
     run_dir = storage.join(g.output, run_name)
-    resume = resolve_resume(g.resume_from, g.output)
+    resume = resolve_resume(g.resume_from, g.output, section="grpo")
     if g.resume_from and not resume:
         console.print(f"grpo.resume_from={g.resume_from}: no checkpoint under {g.output} yet, starting fresh")
     tags = {"vrt.preset": job.model, "vrt.run_dir": run_dir, "vrt.init_from": model_uri}

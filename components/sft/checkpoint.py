@@ -59,16 +59,19 @@ def latest_in_run(run_dir: str) -> str:
     return _newest_complete(run_dir, nested=False)
 
 
-def resolve_resume(resume_from: str, output: str) -> str:
-    """The checkpoint URI to start from: "" (fresh), an explicit URI (checked), or the latest one."""
+def resolve_resume(resume_from: str, output: str, section: str = "sft") -> str:
+    """The checkpoint URI to start from: "" (fresh), an explicit URI (checked), or the latest one.
+
+    `section` (sft or grpo) names the config key in the error message.
+    """
     if not resume_from:
         return ""
     if resume_from == RESUME_LATEST:
         return find_latest(output)
     if not storage.exists(storage.join(resume_from, STATE_FILE)):
         raise UserError(
-            f"sft.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
-            f"<output>/<run>/step_NNNNNNN URI or sft.resume_from=latest"
+            f"{section}.resume_from={resume_from} is not a checkpoint (no {STATE_FILE} inside): give a "
+            f"<output>/<run>/step_NNNNNNN URI or {section}.resume_from=latest"
         )
     return resume_from
 

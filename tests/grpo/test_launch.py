@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from components.grpo.config import load_grpo_config
-from components.grpo.launch import _check_inputs, rayjob_manifest, resolve_resume
+from components.grpo.launch import _check_inputs, rayjob_manifest
+from components.sft.checkpoint import resolve_resume
 from vrt.data.manifest import Manifest, write_manifest
 from vrt.errors import UserError
 
@@ -58,8 +59,8 @@ def test_resolve_resume(tmp_path):
     (step / "rng_rank0.safetensors").write_bytes(b"x")
     assert resolve_resume("latest", str(tmp_path)) == str(step)
     assert resolve_resume(str(step), str(tmp_path)) == str(step)
-    with pytest.raises(UserError, match="is not a checkpoint"):
-        resolve_resume(str(tmp_path / "run"), str(tmp_path))
+    with pytest.raises(UserError, match="grpo.resume_from=.* is not a checkpoint"):
+        resolve_resume(str(tmp_path / "run"), str(tmp_path), section="grpo")
 
 
 def test_rayjob_puts_workers_on_the_gpu_pool_and_pins_the_model(tmp_path):

@@ -40,7 +40,7 @@ CREDENTIAL_PATTERNS = {
 }
 # Keys ending like these name a Secret or a key (VRT_S3_CREDENTIALS_SECRET_NAME, tokenSecretRef).
 _REFERENCE_SUFFIX = re.compile(r"(_NAME|Name|_REF|Ref)$")
-# Literal values that are placeholders or references rather than secrets.
+# Literal values that are references or dummies rather than secrets.
 _HARMLESS = re.compile(r"^(\$\([A-Za-z_][A-Za-z0-9_]*\)|\{\{.*\}\}|\$\{[A-Za-z_][A-Za-z0-9_]*\}|true|false|)$")
 
 
