@@ -4,7 +4,9 @@
     job.grpo.group_size, job.model, job.gpu.count
 
 Defaults follow the paper (TASKS.md §1.5): group size 4, temperature 1.2, top-p 0.9, 1024 new
-tokens, lr 1e-5, 1 epoch, no KL, SAM 2 decoder frozen, rewards format + answer IoU. Overrides
+tokens, lr 1e-5, 1 epoch, no KL, SAM 2 decoder frozen, rewards format + answer IoU, loss averaged
+per sequence then over sequences. The `4b` preset adds the authors' weight decay 0.05 and their
+auxiliary mask loss (`mask_loss`, docs/fidelity-grpo.md). Overrides
 are `grpo.key=value` (YAML values); a bare `key=value` means `grpo.key`; `grpo.rewards.NAME=w`
 sets one reward weight. The preset loader and override syntax are the SFT step's.
 """
@@ -46,6 +48,8 @@ class GRPOConfig:
     grad_clip: float = 1.0
     clip_eps: float | None = 0.2  # null: no clipping (the paper's loss)
     kl_coef: float = 0.0
+    loss_reduction: str = "sequence"  # sequence: per-sequence token mean, then over sequences | token
+    mask_loss: bool = False  # BCE + Dice on each group's best rollout's answer masks; trains the projection
     track_kl: bool = False  # load the frozen reference to log KL even when kl_coef = 0
     updates_per_batch: int = 1
     temperature: float = 1.2
@@ -71,6 +75,7 @@ class GRPOConfig:
     k8s_timeout_s: int = 172800
 
     def __post_init__(self) -> None:
+        from components.grpo.objective import REDUCTIONS
         from components.grpo.rewards import REWARDS
 
         if self.group_size < 2:
@@ -98,6 +103,11 @@ class GRPOConfig:
             raise ValueError("grpo.lr and grpo.temperature must be > 0 and grpo.top_p in (0, 1]")
         if self.clip_eps is not None and not 0 < self.clip_eps < 1:
             raise ValueError(f"grpo.clip_eps must be in (0, 1) or null (no clipping), got {self.clip_eps}")
+        if self.loss_reduction not in REDUCTIONS:
+            raise ValueError(
+                f"grpo.loss_reduction must be sequence (each rollout's token mean, then their mean: the "
+                f"authors') or token (mean over all response tokens), got {self.loss_reduction!r}"
+            )
         if self.engine not in ENGINES:
             raise ValueError(f"grpo.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.engine == "vllm" and not self.use_gpu:

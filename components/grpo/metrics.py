@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-LOSS_KEYS = ("policy_loss", "kl", "clip_fraction", "ratio_mean")
+LOSS_KEYS = ("policy_loss", "kl", "clip_fraction", "ratio_mean", "mask_loss")
 ROLLOUT_KEYS = ("rollouts", "response_tokens", "generate_s", "masks_s", "zero_adv_groups", "groups")
 
 

@@ -5,8 +5,10 @@ One explicit loop; each step, on every worker:
    (HF generate or vLLM), masks from one teacher-forced forward of the policy;
 2. rewards: every configured reward, weighted sum, group-normalised advantages;
 3. update: token log-probs of the rollouts through the training engine (DeepSpeed or DDP,
-   the SFT step's engines), clipped ratio loss (+ KL to the frozen reference when
-   `kl_coef > 0`), `updates_per_batch` optimizer steps, then the rollout engine syncs weights.
+   the SFT step's engines), clipped ratio loss reduced per `loss_reduction` (+ KL to the frozen
+   reference when `kl_coef > 0`; + with `mask_loss`, BCE + Dice of each group's best rollout's
+   answer masks from the same forward), `updates_per_batch` optimizer steps, then the rollout
+   engine syncs weights.
 Metrics are all-reduced and logged to MLflow by rank 0; checkpoints go through
 `ray.train.report` (every rank) every `checkpoint_every` steps and at the end; rank 0
 exports the final model. `train_loop_per_worker(config)` is what TorchTrainer runs.
@@ -14,6 +16,7 @@ exports the final model. `train_loop_per_worker(config)` is what TorchTrainer ru
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -77,7 +80,7 @@ class GRPORecipe:
         self.device = get_device() if self.g.use_gpu else torch.device("cpu")
         torch.manual_seed(self.g.seed)
         self.policy = load_model(self.job["model_uri"], self.device)
-        apply_grpo_policy(self.policy, self.g.freeze_mask_decoder)
+        apply_grpo_policy(self.policy, self.g.freeze_mask_decoder, train_projection=self.g.mask_loss)
         self.ref = None  # the frozen SFT model, for the KL term or the KL metric
         if self.g.kl_coef > 0 or self.g.track_kl:
             reference = load_model(self.job["model_uri"], self.device).eval().requires_grad_(False)
@@ -171,30 +174,46 @@ class GRPORecipe:
             stats.add_rewards(per_reward, totals, zero, grouped.shape[0])
             stats.add_rollouts(len(batch.traces), batch.tokens, batch.generate_s, batch.masks_s)
         reward_s = time.perf_counter() - rewarded
-        self._update(batch, images, questions, advantages, stats, real)
+        self._update(batch, prompts, advantages, stats, real)
         self.rollouts.sync(self.policy)
         update_s = time.perf_counter() - rewarded - reward_s
         values = stats.reduce(reward_s, update_s, time.perf_counter() - start)
         return values | {"lr": self.engine.lr(), "epoch": self.step / self.plan.steps_per_epoch}
 
-    def _update(self, batch, images, questions, advantages, stats: StepStats, real: bool) -> None:
-        from components.grpo.policy import PolicyLogProbs
+    def _update(self, batch, prompts, advantages, stats: StepStats, real: bool) -> None:
+        from components.grpo.policy import PolicyLogProbs, best_rollout_targets
 
         g = self.g
         ids = [list(t.token_ids) for t in batch.traces]
         seqs = self.policy.processor.sequence_batch(
-            repeat(images, g.group_size), repeat(questions, g.group_size), ids
+            repeat([p.image for p in prompts], g.group_size),
+            repeat([p.question for p in prompts], g.group_size),
+            ids,
         )
         seqs = to_device(seqs, self.device)
         mask = seqs["labels"][:, 1:] != -100
         with torch.no_grad():
             old = PolicyLogProbs(self.policy)(**seqs) if g.updates_per_batch > 1 else None
             ref = self.ref(**seqs) if self.ref is not None else None
+        if g.mask_loss:
+            texts, truth = [t.text for t in batch.traces], [p.answer_masks for p in prompts]
+            seqs["targets"] = best_rollout_targets(texts, truth, advantages, g.group_size)
         for _ in range(g.updates_per_batch):
-            logp = self.engine.forward(seqs)
+            out = self.engine.forward(seqs)
+            logp, mask_loss = out if g.mask_loss else (out, None)
             loss, loss_stats = policy_loss(
-                logp, logp.detach() if old is None else old, advantages, mask, g.clip_eps, ref, g.kl_coef
+                logp,
+                logp.detach() if old is None else old,
+                advantages,
+                mask,
+                g.clip_eps,
+                ref,
+                g.kl_coef,
+                g.loss_reduction,
             )
+            if mask_loss is not None:
+                loss = loss + mask_loss
+                loss_stats = dataclasses.replace(loss_stats, mask_loss=float(mask_loss.detach()))
             self.engine.backward(loss if real else loss * 0.0)
             self.engine.step()
             if real:

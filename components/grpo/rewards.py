@@ -66,16 +66,28 @@ def vrt_format(samples: Sequence[RewardSample]) -> list[float]:
     return out
 
 
-def answer_seg_indices(text: str) -> list[int]:
-    """Indices (among all `[SEG]`s of `text`) of the `[SEG]`s inside the one `<answer>…</answer>` span.
+def seg_indices(text: str) -> tuple[list[int], list[int]]:
+    """Indices (among all `[SEG]`s of `text`) of the reasoning `[SEG]`s (before the answer span) and of
+    the answer `[SEG]`s (inside it); `[SEG]`s after it are in neither.
 
-    The span is the non-greedy `<answer>.*?</answer>` match; no span or more than one gives [].
+    The span is the non-greedy `<answer>.*?</answer>` match; no span or more than one gives ([], []).
     """
     spans = [m.span() for m in _ANSWER_SPAN.finditer(text)]
     if len(spans) != 1:
-        return []
+        return [], []
     start, end = spans[0]
-    return [i for i, m in enumerate(_SEG.finditer(text)) if start <= m.start() < end]
+    reasoning, answer = [], []
+    for i, m in enumerate(_SEG.finditer(text)):
+        if start <= m.start() < end:
+            answer.append(i)
+        elif m.start() < start:
+            reasoning.append(i)
+    return reasoning, answer
+
+
+def seg_count(text: str) -> int:
+    """Number of `[SEG]`s in `text`."""
+    return len(_SEG.findall(text))
 
 
 def resize_256(rles: Sequence[dict]) -> torch.Tensor:
@@ -120,8 +132,8 @@ def answer_iou_score(
 
 
 def _answer_iou_one(s: RewardSample, first_pair_if_single: bool) -> float:
-    idx = answer_seg_indices(s.completion)
-    if not idx or not s.gt_answer_masks or len(s.pred_masks) != len(_SEG.findall(s.completion)):
+    idx = seg_indices(s.completion)[1]
+    if not idx or not s.gt_answer_masks or len(s.pred_masks) != seg_count(s.completion):
         return 0.0
     preds = resize_256([s.pred_masks[i] for i in idx])
     return answer_iou_score(iou_matrix_eps(preds, resize_256(s.gt_answer_masks)), first_pair_if_single)

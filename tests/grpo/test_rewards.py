@@ -10,13 +10,13 @@ from components.grpo.rewards import (
     REWARDS,
     RewardSample,
     answer_iou_score,
-    answer_seg_indices,
     combine,
     compute_rewards,
     get_reward,
     iou_matrix_eps,
     no_repeat,
     resize_256,
+    seg_indices,
     think_format,
     vrt_answer_iou,
     vrt_answer_iou_hungarian,
@@ -125,18 +125,18 @@ def test_vrt_answer_iou(text, preds, gts, authors, hungarian):
 
 
 @pytest.mark.parametrize(
-    "text, expected",
+    "text, reasoning, answer",
     [
-        ("<think>[SEG]</think><answer>[SEG] x [SEG]</answer>[SEG]", [1, 2]),
-        ("[SEG]<answer>[SEG]</answer>", [1]),
-        ("<answer>[SEG]</answer><answer>[SEG]</answer>", []),
-        ("<answer>[SEG]", []),
-        ("<answer><answer>[SEG]</answer>", [0]),  # the lazy span runs from the first <answer>
-        ("<answer>a\n[SEG]\n</answer>", [0]),
+        ("<think>[SEG]</think><answer>[SEG] x [SEG]</answer>[SEG]", [0], [1, 2]),
+        ("[SEG] [SEG]<answer>[SEG]</answer>", [0, 1], [2]),
+        ("<think>[SEG]</think><answer>[SEG]</answer><answer>[SEG]</answer>", [], []),  # two spans
+        ("<think>[SEG]</think><answer>[SEG]", [], []),  # no span
+        ("<answer><answer>[SEG]</answer>", [], [0]),  # the lazy span runs from the first <answer>
+        ("<answer>a\n[SEG]\n</answer>", [], [0]),
     ],
 )
-def test_answer_seg_indices(text, expected):
-    assert answer_seg_indices(text) == expected
+def test_seg_indices(text, reasoning, answer):
+    assert seg_indices(text) == (reasoning, answer)
 
 
 def test_resize_256_is_torch_nearest():
