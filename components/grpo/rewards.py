@@ -111,7 +111,7 @@ def matched_pairs(iou: torch.Tensor, first_pair_if_single: bool) -> list[tuple[i
     n, m = iou.shape
     if first_pair_if_single and (n == 1 or m == 1):
         return [(0, 0)]
-    rows, cols = linear_sum_assignment(1.0 - iou.double().numpy())
+    rows, cols = linear_sum_assignment(1 - iou.numpy())  # float32 cost, as the authors
     return [(int(r), int(c)) for r, c in zip(rows, cols)]
 
 
