@@ -1,10 +1,12 @@
-"""The policy side of GRPO: where the initial model is, loading it, and per-token log-probs.
+"""The policy side of GRPO: where the initial model is, loading it, per-token log-probs and the
+auxiliary mask loss on each group's best rollout (the authors' `train_segmentation_grpo`).
 
     uri = resolve_model_uri("s3://b/sft/run/model_manifest.json")   # -> the model directory URI
     check_seg_model(uri)                                              # UserError without [SEG]
     model = load_model(uri, tmp_dir)                                  # RSa2VA
     logp = PolicyLogProbs(model)(**sequence_batch)                    # (B, T-1) log p(token t+1)
-    logp, mask_loss = PolicyLogProbs(model)(targets=MaskTargets(...), **sequence_batch)
+    targets = best_rollout_targets(texts, gt_answer_masks, advantages, group_size)
+    logp, mask_loss = PolicyLogProbs(model)(targets=targets, **sequence_batch)
 
 `init_from` may be a model directory (models' save_pretrained format), or the model manifest
 JSON an SFT run publishes (a local file, an s3:// object, or the KFP Model artifact file).
