@@ -8,35 +8,36 @@ from pathlib import Path
 import pytest
 
 from vrt import storage
-from vrt.data import prepare as prep
+from vrt.data import convert
 from vrt.data.manifest import MANIFEST
 from vrt.data.prepare import PrepareConfig, prepare
 from vrt.data.reader import read_table
 from vrt.data.synth import synthesize, synthesize_to
 from vrt.errors import UserError
 
-REAL_WRITE_SHARD = prep._write_shard
+REAL_WRITE_SHARD = convert.write_shard
 
 
 class ShardSpy:
-    """Wraps `_write_shard`: records the chunk indices written, raises on `fail_at`."""
+    """Wraps `convert.write_shard` (in-process runs, workers=1): records the chunk indices written,
+    raises on `fail_at`."""
 
     def __init__(self, fail_at: int | None = None):
         self.calls: list[int] = []
         self.fail_at = fail_at
 
-    def __call__(self, out: str, index: int, rows: list[dict]):
+    def __call__(self, out: str, index: int, rows, row_group_size: int):
         if index == self.fail_at:
             raise RuntimeError(f"injected failure on shard {index}")
         self.calls.append(index)
-        return REAL_WRITE_SHARD(out, index, rows)
+        return REAL_WRITE_SHARD(out, index, rows, row_group_size)
 
 
 def test_resume_after_injected_failure(raw_dir, tmp_path, monkeypatch):
     out = tmp_path / "ds"
-    cfg = PrepareConfig("vrt-80k", str(raw_dir / "vrt-80k"), str(out), shard_size=8)
+    cfg = PrepareConfig("vrt-80k", str(raw_dir / "vrt-80k"), str(out), shard_size=8, workers=1)
     spy = ShardSpy(fail_at=2)
-    monkeypatch.setattr(prep, "_write_shard", spy)
+    monkeypatch.setattr(convert, "write_shard", spy)
     with pytest.raises(RuntimeError, match="injected failure on shard 2"):
         prepare(cfg)
     assert spy.calls == [0, 1]
@@ -47,7 +48,7 @@ def test_resume_after_injected_failure(raw_dir, tmp_path, monkeypatch):
     before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
 
     spy = ShardSpy()
-    monkeypatch.setattr(prep, "_write_shard", spy)
+    monkeypatch.setattr(convert, "write_shard", spy)
     m = prepare(cfg)
     assert spy.calls == [2, 3]
     assert m.counts == {"input": 30, "written": 30, "quarantined": 0}
@@ -55,7 +56,7 @@ def test_resume_after_injected_failure(raw_dir, tmp_path, monkeypatch):
     assert read_table(str(out))[1].num_rows == 30
 
     spy = ShardSpy()
-    monkeypatch.setattr(prep, "_write_shard", spy)
+    monkeypatch.setattr(convert, "write_shard", spy)
     assert prepare(cfg) == m
     assert spy.calls == []
 
@@ -65,8 +66,8 @@ def test_new_input_unpublishes_then_replaces(raw_dir, tmp_path, monkeypatch):
     prepare(PrepareConfig("vrt-80k", str(raw_dir / "vrt-80k"), str(out), shard_size=8))
     other = tmp_path / "raw2"
     synthesize(other, 12, 1, 99, 48)
-    cfg = PrepareConfig("vrt-80k", str(other / "vrt-80k"), str(out), shard_size=8)
-    monkeypatch.setattr(prep, "_write_shard", ShardSpy(fail_at=1))
+    cfg = PrepareConfig("vrt-80k", str(other / "vrt-80k"), str(out), shard_size=8, workers=1)
+    monkeypatch.setattr(convert, "write_shard", ShardSpy(fail_at=1))
     with pytest.raises(RuntimeError):
         prepare(cfg)
     assert not (out / MANIFEST).exists()
