@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vrt.data.schema import SCHEMA
-
 
 
 def _leaves(name: str, type_: pa.DataType) -> list[str]:
@@ -110,7 +110,7 @@ class ShardWriter:
             self.info = describe_file(self.path)
         return self.info
 
-    def __enter__(self) -> ShardWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, *_) -> None:
