@@ -43,6 +43,7 @@ def writer_options() -> dict:
         "compression": {**{name: "snappy" for name in _SMALL_COLUMNS}, "image": "none"},
         "use_dictionary": ["source"],
         "write_statistics": ["id", "width", "height"],
+        "write_page_checksum": True,  # readers of single columns verify pages (no whole-file sha256 there)
     }
 
 
