@@ -1,34 +1,38 @@
 """Cut a source's input records into independent chunks that any process can convert.
 
 A chunk of a TFRecord source is a list of spans (file, byte offset, first record number,
-record count): a worker opens the files and reads just those records, so nothing but the
-small span list travels to it. Spans come from a header-only scan that frames records the
-way `tfrecord.iter_records` does (length CRC checked, data skipped), so chunk k holds exactly
-the records a serial read would put in chunk k. Other sources (Parquet rows, JSON records
-whose images are read by `convert`) ship their raw records with the chunk.
+record count): a worker reads just those records, from a local file or by ranged reads of an
+s3:// object, so nothing but the small span list travels to it. Spans come from a
+header-only scan that frames records the way `tfrecord.iter_records` does (length CRC
+checked, data skipped), so chunk k holds exactly the records a serial read would put in
+chunk k. Other sources (Parquet rows, JSON records whose images are read by `convert`) ship
+their raw records with the chunk.
 
     for chunk in plan_chunks(conv, paths, root, size=1000):
-        records = iter_chunk(conv, chunk, root)
+        records = iter_chunk(chunk)
 """
 
 from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from vrt import storage
 from vrt.data import tfrecord
-from vrt.data.sources.common import RawRecord, iter_tfrecord_span
+from vrt.data.ranges import RangeStream
+from vrt.data.sources.common import RawRecord, iter_tfrecord_stream
 
 
 @dataclass(frozen=True)
 class Span:
     """`count` consecutive records of one TFRecord file, from record number `first` at byte `offset`."""
 
-    name: str  # relative to the input root
+    name: str  # the file's name relative to the input root (record keys use it)
+    uri: str  # where to read it: a local path or an s3:// object
     offset: int
     first: int
     count: int
@@ -42,7 +46,16 @@ class Chunk:
     records: tuple[RawRecord, ...] = ()  # shipped records (sources not read by span)
 
 
-def scan_tfrecord(path: Path) -> list[int]:
+@dataclass(frozen=True)
+class InputFile:
+    """A TFRecord input: its name, where workers read it, and the byte offsets of its items."""
+
+    name: str
+    uri: str
+    offsets: tuple[int, ...]
+
+
+def scan_tfrecord(path: Path) -> tuple[int, ...]:
     """Byte offsets of the items `tfrecord.iter_records` yields for this file (records, and a final
     damaged one where framing stops), reading 12 header bytes per record."""
     offsets: list[int] = []
@@ -59,19 +72,26 @@ def scan_tfrecord(path: Path) -> list[int]:
             if pos + 16 + length > end:
                 break
             pos += 16 + length
-    return offsets
+    return tuple(offsets)
 
 
-def _span_chunks(paths: list[Path], root: Path, size: int) -> Iterator[Chunk]:
-    items = ((p.relative_to(root).as_posix(), off, i) for p in paths for i, off in enumerate(scan_tfrecord(p)))
+def local_tfrecords(paths: list[Path], root: Path) -> Iterator[InputFile]:
+    for p in paths:
+        yield InputFile(p.relative_to(root).as_posix(), str(p), scan_tfrecord(p))
+
+
+def span_chunks(files: Iterable[InputFile], size: int) -> Iterator[Chunk]:
+    """Chunks of `size` items over the files in order (lazily: a file is asked for when reached)."""
+    items = ((f.name, f.uri, off, i) for f in files for i, off in enumerate(f.offsets))
     for index in itertools.count():
         batch = list(itertools.islice(items, size))
         if not batch:
             return
         spans = []
-        for name, group in itertools.groupby(batch, key=lambda t: t[0]):
+        for _, group in itertools.groupby(batch, key=lambda t: t[1]):
             group = list(group)
-            spans.append(Span(name, group[0][1], group[0][2], len(group)))
+            name, uri, offset, first = group[0]
+            spans.append(Span(name, uri, offset, first, len(group)))
         yield Chunk(index, len(batch), spans=tuple(spans))
 
 
@@ -90,13 +110,20 @@ def by_span(paths: list[Path]) -> bool:
 
 
 def plan_chunks(conv: ModuleType, paths: list[Path], root: Path, size: int) -> Iterator[Chunk]:
-    """The chunks of `size` input records, in input order (lazily)."""
-    return _span_chunks(paths, root, size) if by_span(paths) else _record_chunks(conv, paths, root, size)
+    """The chunks of `size` input records of local inputs, in input order (lazily)."""
+    if by_span(paths):
+        return span_chunks(local_tfrecords(paths, root), size)
+    return _record_chunks(conv, paths, root, size)
 
 
-def iter_chunk(chunk: Chunk, root: Path) -> Iterator[RawRecord]:
+def iter_chunk(chunk: Chunk) -> Iterator[RawRecord]:
     """The raw records of a chunk, in order."""
-    if not chunk.spans:
-        yield from chunk.records
+    yield from chunk.records
     for span in chunk.spans:
-        yield from iter_tfrecord_span(root, span.name, span.offset, span.first, span.count)
+        if storage.is_s3(span.uri):
+            yield from iter_tfrecord_stream(RangeStream(span.uri, span.offset), span.name, span.offset,
+                                            span.first, span.count)
+        else:
+            with open(span.uri, "rb") as f:
+                f.seek(span.offset)
+                yield from iter_tfrecord_stream(f, span.name, span.offset, span.first, span.count)

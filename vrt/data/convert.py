@@ -32,7 +32,6 @@ DUPLICATE_ID = "duplicate_id"
 class ChunkJob:
     source: str
     out_uri: str
-    root: str  # local folder the chunk's spans are relative to
     chunk: Chunk
     row_group_size: int
     earlier_ids: frozenset[str] = field(default_factory=frozenset)  # ids written by earlier chunks
@@ -121,7 +120,7 @@ def run_chunk(job: ChunkJob) -> dict:
     seen = set(job.earlier_ids)
 
     def rows():
-        for raw in iter_chunk(job.chunk, Path(job.root)):
+        for raw in iter_chunk(job.chunk):
             try:
                 row = conv.convert(raw)
                 if row["id"] in seen:

@@ -97,7 +97,7 @@ def _jobs(cfg: PrepareConfig, conv: ModuleType, paths: list[Path], base: Path, r
     for chunk in plan_chunks(conv, paths, base, cfg.shard_size):
         if redo is None or chunk.index in redo:
             earlier = frozenset(redo[chunk.index]) if redo else frozenset()
-            yield ChunkJob(cfg.source, cfg.out_uri, str(base), chunk, cfg.row_group_size, earlier)
+            yield ChunkJob(cfg.source, cfg.out_uri, chunk, cfg.row_group_size, earlier)
 
 
 def _workers(cfg: PrepareConfig, n_records: int | None) -> int:

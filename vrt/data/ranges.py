@@ -9,6 +9,7 @@ clients are not safe across fork, so a forked child (a DataLoader process) makes
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
 
@@ -63,3 +64,31 @@ def read_range(uri: str, offset: int, length: int) -> bytes:
     if len(data) != length:
         raise UserError(f"{uri} is shorter than expected ({offset + len(data)} bytes): the dataset is corrupt")
     return data
+
+
+class RangeStream(io.RawIOBase):
+    """Sequential reads of an object from byte `start` on, fetched in ranged reads of `block` bytes
+    (local files are read directly); memory is one block."""
+
+    def __init__(self, uri: str, start: int = 0, block: int = 16 << 20) -> None:
+        self.uri, self.pos, self.block = uri, start, block
+        self.size = object_size(uri)
+        self.buf, self.buf_start = b"", start
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
+        parts = []
+        while n > 0:
+            at = self.pos - self.buf_start
+            if at >= len(self.buf):
+                self.buf_start = self.pos
+                self.buf = read_range(self.uri, self.pos, min(max(self.block, n), self.size - self.pos))
+                at = 0
+            piece = self.buf[at : at + n]
+            parts.append(piece)
+            self.pos += len(piece)
+            n -= len(piece)
+        return b"".join(parts)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -89,23 +89,24 @@ def count_tfrecords(paths: list[Path]) -> int:
 def iter_tfrecords(paths: list[Path], root: Path) -> Iterator[RawRecord]:
     """Raw records of TFRecord files: payload = serialized Example bytes."""
     for path in paths:
-        yield from iter_tfrecord_span(root, path.relative_to(root).as_posix(), 0, 0, None)
+        with open(path, "rb") as f:
+            yield from iter_tfrecord_stream(f, path.relative_to(root).as_posix(), 0, 0, None)
 
 
-def iter_tfrecord_span(root: Path, name: str, offset: int, first: int, count: int | None) -> Iterator[RawRecord]:
-    """`count` raw records (all when None) of TFRecord file `root/name`, from the record at byte
-    `offset`, which is record number `first` of the file (keys and error offsets as for the whole file)."""
-    with open(root / name, "rb") as f:
-        f.seek(offset)
-        for i, item in enumerate(tfrecord.iter_records(f)):
-            if count is not None and i >= count:
-                return
-            key = f"{name}#{first + i}"
-            if isinstance(item, tfrecord.RecordError):
-                item = replace(item, offset=item.offset + offset)
-                yield RawRecord(f"{key}@{item.offset}", error=item)
-            else:
-                yield RawRecord(key, payload=item)
+def iter_tfrecord_stream(
+    stream: BinaryIO, name: str, offset: int, first: int, count: int | None
+) -> Iterator[RawRecord]:
+    """`count` raw records (all when None) of TFRecord file `name` from a stream positioned at byte
+    `offset`, record number `first` of the file (keys and error offsets as for the whole file)."""
+    for i, item in enumerate(tfrecord.iter_records(stream)):
+        if count is not None and i >= count:
+            return
+        key = f"{name}#{first + i}"
+        if isinstance(item, tfrecord.RecordError):
+            item = replace(item, offset=item.offset + offset)
+            yield RawRecord(f"{key}@{item.offset}", error=item)
+        else:
+            yield RawRecord(key, payload=item)
 
 
 def framing_error(error: tfrecord.RecordError) -> BadRecord:
