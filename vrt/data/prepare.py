@@ -15,19 +15,21 @@ once (the publish step); a different input first unpublishes the old manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from vrt import storage
 from vrt.console import console, progress
-from vrt.data import fetch
-from vrt.data.chunks import plan_chunks
+from vrt.data import fetch, stream
+from vrt.data.chunks import Chunk, plan_chunks, span_chunks
 from vrt.data.convert import WORK, ChunkJob, run_chunk
 from vrt.data.executors import EXECUTORS, available_cores, run_jobs
 from vrt.data.manifest import MANIFEST, QUARANTINE, Manifest, Shard, read_manifest, write_manifest
@@ -73,9 +75,9 @@ def _inputs(conv: ModuleType, root: Path) -> tuple[list[Path], Path]:
     return conv.find_inputs(root), root
 
 
-def _fingerprint(cfg: PrepareConfig, paths: list[Path], base: Path) -> str:
-    files = sorted((p.relative_to(base).as_posix(), fetch.file_sha256(p)) for p in paths)
-    doc = [cfg.source, cfg.shard_size, cfg.row_group_size, CONVERTER_VERSION, SCHEMA_VERSION, SCHEMA.to_string(), files]
+def _fingerprint(cfg: PrepareConfig, identity: list[tuple[str, str]]) -> str:
+    doc = [cfg.source, cfg.shard_size, cfg.row_group_size, CONVERTER_VERSION, SCHEMA_VERSION, SCHEMA.to_string(),
+           sorted(identity)]
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()
 
 
@@ -92,9 +94,9 @@ def _open_plan(out: str, fingerprint: str) -> bool:
     return False
 
 
-def _jobs(cfg: PrepareConfig, conv: ModuleType, paths: list[Path], base: Path, redo: dict | None = None):
+def _jobs(cfg: PrepareConfig, plan: Callable[[], Iterator[Chunk]], redo: dict | None = None):
     """Chunk jobs in input order; with `redo` ({index: ids written earlier}), only those chunks."""
-    for chunk in plan_chunks(conv, paths, base, cfg.shard_size):
+    for chunk in plan():
         if redo is None or chunk.index in redo:
             earlier = frozenset(redo[chunk.index]) if redo else frozenset()
             yield ChunkJob(cfg.source, cfg.out_uri, chunk, cfg.row_group_size, earlier)
@@ -118,17 +120,15 @@ def _duplicates(results: list[dict]) -> dict[int, set[str]]:
     return redo
 
 
-def _run_chunks(cfg: PrepareConfig, conv: ModuleType, paths: list[Path], base: Path) -> list[dict]:
-    n_records = conv.count(paths)
+def _run_chunks(cfg: PrepareConfig, plan: Callable[[], Iterator[Chunk]], n_records: int | None) -> list[dict]:
     if n_records == 0:
         raise UserError(f"no records in {cfg.from_uri}: the input files are empty; check --from")
     workers = _workers(cfg, n_records)
     with progress() as bar:
         task = bar.add_task(f"prepare {cfg.source} ({workers} {cfg.executor} workers)", total=n_records)
-        results = run_jobs(_jobs(cfg, conv, paths, base), workers, cfg.executor,
-                           lambda r: bar.advance(task, r["input"]))
+        results = run_jobs(_jobs(cfg, plan), workers, cfg.executor, lambda r: bar.advance(task, r["input"]))
     if redo := _duplicates(results):
-        again = {r["index"]: r for r in map(run_chunk, _jobs(cfg, conv, paths, base, redo))}
+        again = {r["index"]: r for r in map(run_chunk, _jobs(cfg, plan, redo))}
         results = [again.get(r["index"], r) for r in results]
     if not results:
         raise UserError(f"no records in {cfg.from_uri}: the input files are empty; check --from")
@@ -166,16 +166,26 @@ def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manif
     return manifest
 
 
+def _input_plan(cfg: PrepareConfig, conv: ModuleType, cache: str, tmp: Path):
+    """(identity of the inputs, record count or None, chunk plan) for this source."""
+    if stream.streamable(cfg.source, cfg.from_uri):  # objects cached and read one by one
+        inputs = stream.S3Inputs(cfg.source, cfg.from_uri, cfg.revision, cache, tmp)
+        return inputs.identity, None, lambda: span_chunks(inputs.files(), cfg.shard_size)
+    root = fetch.fetch(cfg.from_uri, cfg.revision, cache, tmp)
+    paths, base = _inputs(conv, root)
+    identity = [(p.relative_to(base).as_posix(), fetch.file_sha256(p)) for p in paths]
+    return identity, conv.count(paths), functools.partial(plan_chunks, conv, paths, base, cfg.shard_size)
+
+
 def prepare(cfg: PrepareConfig) -> Manifest:
     """Fetch, convert, shard and publish; resumes an interrupted run; returns the manifest."""
     conv = converter(cfg.source)
     cache = cfg.cache_uri or fetch.default_cache(cfg.out_uri)
     with tempfile.TemporaryDirectory(prefix="vrt-prepare-") as tmp:
-        root = fetch.fetch(cfg.from_uri, cfg.revision, cache, Path(tmp))
-        paths, base = _inputs(conv, root)
-        fingerprint = _fingerprint(cfg, paths, base)
+        identity, n_records, plan = _input_plan(cfg, conv, cache, Path(tmp))
+        fingerprint = _fingerprint(cfg, identity)
         if _open_plan(cfg.out_uri, fingerprint):
             console.print(f"{cfg.out_uri} already holds this dataset (same input): nothing to do")
             return read_manifest(cfg.out_uri)
-        results = _run_chunks(cfg, conv, paths, base)
+        results = _run_chunks(cfg, plan, n_records)
     return _publish(cfg, results, fingerprint)
