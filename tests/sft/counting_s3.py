@@ -9,6 +9,7 @@ Used by the ingest test and benchmarks/data_scale.py to measure reads on the ser
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import Counter
@@ -52,6 +53,7 @@ class CountingS3(ThreadedMotoServer):
             self.get_bytes = 0
 
     def __enter__(self) -> Self:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         self.start()
         host, port = self.get_host_and_port()
         self._saved = {k: os.environ.get(k) for k in _ENV}
