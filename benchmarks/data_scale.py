@@ -14,7 +14,7 @@ Records: 2250x1500 JPEGs of ~1.2 MB (quality 90), ~30 COCO-RLE objects each, VRT
   Pillow decode of every image): bytes served / dataset bytes (goal <= 1.2), GET requests, time
   to first batch (goal < 2 s), peak RSS per loader process.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/data_scale.py [--records 128] [--row-group-size 8]
+    .venv/bin/python benchmarks/data_scale.py [--records 128] [--row-group-size 8]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pycocotools import mask as cocomask
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: tests.sft.counting_s3
 
 from vrt.data import tfrecord
 from vrt.data.example import encode_example
