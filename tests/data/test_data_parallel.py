@@ -139,3 +139,36 @@ def test_ray_executor_gives_the_same_shards(raw_dir, tmp_path):
         ray.shutdown()
     assert _files(tmp_path / "s") == _files(tmp_path / "r")
     assert on_ray.counts == serial.counts
+
+
+@pytest.mark.parametrize("damage", ["none", "data_crc", "length_crc", "cut_body", "cut_header"])
+def test_span_scan_frames_records_like_the_reader(tmp_path, damage):
+    """Chunk spans come from a header scan: it must stop exactly where `iter_records` stops."""
+    import struct
+
+    from vrt.data import tfrecord
+    from vrt.data.chunks import Chunk, Span, iter_chunk, scan_tfrecord
+
+    data = bytearray(b"".join(tfrecord.frame(bytes([i]) * (10 + i)) for i in range(6)))
+    second = 16 + 10  # offset of record 1
+    if damage == "data_crc":
+        data[second + 12] ^= 0xFF
+    elif damage == "length_crc":
+        data[second + 8] ^= 0xFF
+    elif damage == "cut_body":
+        data = data[: len(data) - 5]
+    elif damage == "cut_header":
+        data = data + struct.pack("<Q", 3)
+    path = tmp_path / "x.tfrecord"
+    path.write_bytes(bytes(data))
+    with open(path, "rb") as f:
+        items = list(tfrecord.iter_records(f))
+    offsets = scan_tfrecord(path)
+    assert len(offsets) == len(items)
+    errors = [i.offset for i in items if isinstance(i, tfrecord.RecordError)]
+    assert all(e in offsets for e in errors)
+    # any split of the file into spans reads the same records, keys and error offsets as one read
+    whole = list(iter_chunk(Chunk(0, len(offsets), spans=(Span("x", str(path), 0, 0, len(offsets)),))))
+    for cut in range(1, len(offsets)):
+        spans = (Span("x", str(path), 0, 0, cut), Span("x", str(path), offsets[cut], cut, len(offsets) - cut))
+        assert list(iter_chunk(Chunk(0, len(offsets), spans=spans))) == whole
