@@ -69,6 +69,25 @@ def test_kill_9_mid_run_then_resume_gives_the_same_manifest(raw_many, tmp_path):
     assert _files(out) == _files(tmp_path / "ref")
 
 
+def test_workers_do_not_outlive_a_killed_launcher(raw_many, tmp_path):
+    import psutil
+
+    code = (f"from vrt.data.prepare import PrepareConfig, prepare\n"
+            f"prepare(PrepareConfig('vrt-80k', {str(raw_many / 'vrt-80k')!r}, {str(tmp_path / 'd')!r}, shard_size=2, "
+            f"workers=2))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((tmp_path / "d" / "_work").glob("chunk-*.json")):
+        time.sleep(0.005)
+    workers = launcher.children(recursive=True)
+    assert workers
+    proc.kill()  # the launcher alone
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == []
+
+
 def test_resume_redoes_a_shard_that_changed_since_its_marker(raw_dir, tmp_path):
     cfg = PrepareConfig("vrt-80k", str(raw_dir / "vrt-80k"), str(tmp_path / "d"), shard_size=8, workers=1)
     first = prepare(cfg)

@@ -10,6 +10,8 @@ error; chunks finished before it keep their done markers (the next run resumes f
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
@@ -31,11 +33,20 @@ def _serial(jobs: Iterable[ChunkJob]) -> Iterator[dict]:
         yield run_chunk(job)
 
 
+def _die_with_parent() -> None:
+    """Pool worker initializer: a worker whose launcher is killed (even with SIGKILL) is terminated too."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _pool(jobs: Iterable[ChunkJob], workers: int) -> Iterator[dict]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
         pending: deque = deque()
         try:
             for job in jobs:
