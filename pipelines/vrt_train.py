@@ -73,10 +73,12 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
         else:
             train_from, bench_from = data.train_from, data.bench_from
         train = prepare_dataset(
-            source=data.train_source, from_uri=train_from, out_uri=f"{work_uri}/datasets/train", revision=data.revision
+            source=data.train_source, from_uri=train_from, out_uri=f"{work_uri}/datasets/train", revision=data.revision,
+            runtime=settings.runtime,
         ).set_display_name("dataset: train")
         bench = prepare_dataset(
-            source="vrt-bench", from_uri=bench_from, out_uri=f"{work_uri}/datasets/bench", revision=data.revision
+            source="vrt-bench", from_uri=bench_from, out_uri=f"{work_uri}/datasets/bench", revision=data.revision,
+            runtime=settings.runtime,
         ).set_display_name("dataset: bench")
         sft_task = sft(
             config=settings.preset,

@@ -20,9 +20,10 @@ def synth_data(out_uri: str, n_train: int, n_bench: int, seed: int, image_size: 
 
 @dsl.component(base_image=BASE_IMAGE)
 def prepare_dataset(
-    source: str, from_uri: str, out_uri: str, revision: str, dataset: dsl.Output[dsl.Dataset]
+    source: str, from_uri: str, out_uri: str, revision: str, dataset: dsl.Output[dsl.Dataset], runtime: str = "local"
 ):
-    """Convert `source` from `from_uri` into canonical shards at `out_uri`; `dataset` points at them."""
+    """Convert `source` from `from_uri` into canonical shards at `out_uri` (here, or as a RayJob with runtime
+    kubernetes: this pod stays a launcher); `dataset` points at them."""
     from components.dataset.step import prepare_pointer
 
-    dataset.metadata.update(prepare_pointer(source, from_uri, out_uri, revision, dataset.path))
+    dataset.metadata.update(prepare_pointer(source, from_uri, out_uri, revision, dataset.path, runtime))

@@ -20,7 +20,7 @@ import torch
 
 from components.sft import checkpoint as ckpt
 from components.sft.config import config_from_raw
-from components.sft.ingest import MicroBatchSource, ShardRows, StepPlan, micro_batch_loader, open_dataset
+from components.sft.ingest import MicroBatchSource, RowSource, StepPlan, micro_batch_loader, open_dataset
 from components.sft.metrics import MlflowSink, StepMetrics
 from vrt import storage
 
@@ -66,13 +66,14 @@ class SFTRecipe:
         model = RSa2VA.from_preset(load_preset(self.cfg.model), seed=self.sft.seed).to(self.device)
         self.processor = model.processor
         manifest = open_dataset(self.sft.dataset)
-        self.rows = ShardRows(self.sft.dataset, manifest)
-        self.plan = StepPlan(tuple(s.rows for s in manifest.shards), self.sft.global_batch_size, self.world,
-                             self.sft.grad_accum, self.sft.seed)
+        self.rows = RowSource(self.sft.dataset, manifest)
+        self.plan = StepPlan.for_dataset(self.rows, self.sft.global_batch_size, self.world, self.sft.grad_accum,
+                                         self.sft.seed, self.sft.loader_workers)
         self.total = self.sft.max_steps or self.sft.epochs * self.plan.steps_per_epoch
         self.engine = make_engine(model, self.sft, self.total)
         self.expect = {"world": self.world, "global_batch_size": self.sft.global_batch_size,
-                       "dataset_sha256": manifest.sha256, "strategy": self.sft.strategy, "seed": self.sft.seed}
+                       "dataset_sha256": manifest.sha256, "strategy": self.sft.strategy, "seed": self.sft.seed,
+                       "loader_workers": self.sft.loader_workers}  # the data plan depends on it
         self.step = self._restore()
         self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
 
@@ -161,7 +162,7 @@ class SFTRecipe:
         if not self.job.get("eval_dataset"):
             return {}
         manifest = open_dataset(self.job["eval_dataset"])
-        rows = ShardRows(self.job["eval_dataset"], manifest)
+        rows = RowSource(self.job["eval_dataset"], manifest)
         refs = [(s, r) for s, shard in enumerate(manifest.shards) for r in range(shard.rows)][: self.sft.eval_samples]
         mine = refs[self.rank :: self.world]
         size = self.sft.micro_batch_size

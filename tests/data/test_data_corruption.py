@@ -187,3 +187,45 @@ def test_file_that_is_not_a_tfrecord_is_a_user_error(tmp_path):
     (tmp_path / "vrt_eval.tfrecord").write_text("this is a text file, not a TFRecord\n")
     with pytest.raises(UserError, match=r"vrt_eval.tfrecord is not a TFRecord file"):
         prepare(PrepareConfig("vrt-bench", str(tmp_path), str(tmp_path / "out")))
+
+
+def _full_decode_fails(data: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return False
+    except Exception:  # noqa: BLE001 (any failure counts as "does not decode")
+        return True
+
+
+def _jpeg_cases() -> dict[str, bytes]:
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), np.uint8)).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    cases = {f"cut-at-{k}": data[: len(data) * k // 10] for k in range(1, 10)}
+    cases |= {f"flip-at-{k}": data[: len(data) * k // 10] + bytes([data[len(data) * k // 10] ^ 0xFF])
+              + data[len(data) * k // 10 + 1 :] for k in range(1, 10)}
+    cases |= {"no-eoi": data[:-2], "zero-tail": data[:600] + bytes(len(data) - 600), "header-only": data[:300],
+              "sound": data}
+    return cases
+
+
+@pytest.mark.parametrize(("name", "data"), list(_jpeg_cases().items()))
+def test_jpeg_check_fails_exactly_where_a_full_decode_fails(name, data):
+    from vrt.data.sources.common import BadRecord, image_size
+
+    try:
+        image_size(data)
+        failed = False
+    except BadRecord:
+        failed = True
+    assert failed == _full_decode_fails(data)

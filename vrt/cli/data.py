@@ -41,6 +41,9 @@ def prepare(
     ),
     shard_size: int = typer.Option(1000, "--shard-size", help="Input records per Parquet shard."),
     cache: str = typer.Option("", "--cache", help="Raw-file cache (default: raw-cache beside --out)."),
+    row_group_size: int = typer.Option(32, "--row-group-size", help="Rows per Parquet row group."),
+    workers: int = typer.Option(0, "--workers", help="Conversion processes (0 = the cores available)."),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) or ray (Ray tasks)."),
 ) -> None:
     """Convert one raw source into canonical Parquet shards + manifest.json (resumable).
 
@@ -51,7 +54,7 @@ def prepare(
     from vrt.data.prepare import prepare as run
 
     try:
-        cfg = PrepareConfig(source, from_uri, out, revision, shard_size, cache)
+        cfg = PrepareConfig(source, from_uri, out, revision, shard_size, cache, row_group_size, workers, executor)
     except ValueError as e:
         raise UserError(f"{e}: fix the option") from e
     m = run(cfg)
