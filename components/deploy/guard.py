@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -243,7 +244,15 @@ def harden_dataplane(dataplane: Any) -> None:
             return decode(*args, **kwargs)
         except InvalidInput:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, InferenceError) as e:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            struct.error,
+            InferenceError,
+        ) as e:
             raise InvalidInput(
                 "malformed v2 request: send inputs with name, datatype BYTES, shape [N] and data, images "
                 "base64-encoded (raw image bytes are not accepted), as JSON or valid binary tensors"
