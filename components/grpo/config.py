@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from components.sft.config import GPUConfig, apply_overrides, build_section, preset_file
+from components.sft.config_checks import sections_problem, training_problem
 from vrt.errors import UserError
 
 ENGINES = ("hf", "vllm")
@@ -73,6 +74,9 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         from components.grpo.rewards import REWARDS
 
+        problem = training_problem("grpo", self)
+        if problem:
+            raise ValueError(problem)
         if self.group_size < 2:
             raise ValueError(
                 f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "
@@ -180,6 +184,9 @@ class GRPOJob:
 
 def job_from_raw(raw: dict[str, Any], source: str) -> GRPOJob:
     """Validate a preset mapping (overrides applied); bad values are UserErrors."""
+    problem = sections_problem(raw, source)
+    if problem:
+        raise UserError(problem)
     model = raw.get("model")
     if not isinstance(model, str) or not model:
         raise UserError(f"{source}: set `model:` to a model preset name (e.g. model: tiny)")
