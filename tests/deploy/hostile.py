@@ -15,6 +15,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
+from hypothesis import strategies as st
 from PIL import Image
 
 
@@ -196,3 +197,46 @@ def leaks_internals(body: bytes) -> bool:
     """True when an error body names an exception class, a traceback or a file path."""
     text = body.decode(errors="replace")
     return any(s in text for s in ("Traceback", 'File "', ".py", "Error :", "Exception", "/work/", "/tmp/"))
+
+
+QUESTIONS = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(MODEL_TOKENS).map(lambda t: f"where {t}?"),
+    st.binary(max_size=20).map(lambda b: b.decode("latin-1")),
+)
+IMAGES = st.one_of(
+    st.tuples(st.integers(1, 120), st.integers(1, 120)).map(png_b64),
+    st.binary(max_size=200).map(lambda b: base64.b64encode(b).decode()),
+    st.text(max_size=30),
+    st.just(TRUNCATED),
+)
+JUNK = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=10),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@st.composite
+def near_valid(draw) -> Raw:
+    """A valid v1/v2 request with one or two parts replaced by something plausible but wrong."""
+    n = draw(st.integers(0, 3))
+    images = [draw(IMAGES) for _ in range(n)]
+    questions = [draw(QUESTIONS) for _ in range(n)]
+    if draw(st.booleans()):
+        item = lambda i, q: {"image_b64": i, "question": q, "overlay": draw(st.one_of(st.booleans(), JUNK))}
+        instances = [item(i, q) for i, q in zip(images, questions)]
+        if instances and draw(st.booleans()):
+            instances[0][draw(st.sampled_from(["image_b64", "question", "overlay", "extra"]))] = draw(JUNK)
+        return v1(instances)
+    extra = {"parameters": {"overlay": draw(st.one_of(st.booleans(), JUNK))}} if draw(st.booleans()) else {}
+    request = v2(images, questions[: draw(st.integers(0, n))] if draw(st.booleans()) else questions, **extra)
+    if draw(st.booleans()):
+        body = json.loads(request.body)
+        body["inputs"][draw(st.integers(0, 1))][
+            draw(st.sampled_from(["datatype", "shape", "data", "name"]))
+        ] = draw(JUNK)
+        request = Raw(request.method, request.path, json.dumps(body).encode())
+    return request

@@ -14,7 +14,6 @@ import hostile
 import predictor_server
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow
 tiny_model_dir = predictor_server.tiny_model_dir  # module fixture
@@ -128,56 +127,11 @@ def test_tritonclient_http(server, binary):
     client.close()
 
 
-QUESTIONS = st.one_of(
-    st.text(max_size=60),
-    st.sampled_from(hostile.MODEL_TOKENS).map(lambda t: f"where {t}?"),
-    st.binary(max_size=20).map(lambda b: b.decode("latin-1")),
-)
-IMAGES = st.one_of(
-    st.tuples(st.integers(1, 120), st.integers(1, 120)).map(hostile.png_b64),
-    st.binary(max_size=200).map(lambda b: __import__("base64").b64encode(b).decode()),
-    st.text(max_size=30),
-    st.just(hostile.TRUNCATED),
-)
-JUNK = st.one_of(
-    st.none(),
-    st.integers(),
-    st.floats(allow_nan=False),
-    st.text(max_size=10),
-    st.lists(st.integers(), max_size=3),
-)
-
-
-@st.composite
-def near_valid(draw) -> hostile.Raw:
-    """A valid v1/v2 request with one or two parts replaced by something plausible but wrong."""
-    n = draw(st.integers(0, 3))
-    images = [draw(IMAGES) for _ in range(n)]
-    questions = [draw(QUESTIONS) for _ in range(n)]
-    if draw(st.booleans()):
-        item = lambda i, q: {"image_b64": i, "question": q, "overlay": draw(st.one_of(st.booleans(), JUNK))}
-        instances = [item(i, q) for i, q in zip(images, questions)]
-        if instances and draw(st.booleans()):
-            instances[0][draw(st.sampled_from(["image_b64", "question", "overlay", "extra"]))] = draw(JUNK)
-        return hostile.v1(instances)
-    extra = {"parameters": {"overlay": draw(st.one_of(st.booleans(), JUNK))}} if draw(st.booleans()) else {}
-    request = hostile.v2(
-        images, questions[: draw(st.integers(0, n))] if draw(st.booleans()) else questions, **extra
-    )
-    if draw(st.booleans()):
-        body = json.loads(request.body)
-        body["inputs"][draw(st.integers(0, 1))][
-            draw(st.sampled_from(["datatype", "shape", "data", "name"]))
-        ] = draw(JUNK)
-        request = hostile.Raw(request.method, request.path, json.dumps(body).encode())
-    return request
-
-
 def test_fuzz_near_valid_requests_never_5xx(server):
     seen: list[int] = []
 
     @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-    @given(near_valid())
+    @given(hostile.near_valid())
     def check(request_):
         status, body, _ = hostile.send(server.url, request_)
         seen.append(status)
