@@ -15,10 +15,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
 from components.sft.config import GPUConfig, apply_overrides, build_section, preset_file
-from components.sft.config_checks import sections_problem, training_problem
+from components.sft.config_checks import read_yaml, sections_problem, training_problem
 from vrt.errors import UserError
 
 ENGINES = ("hf", "vllm")
@@ -203,7 +201,7 @@ def job_from_raw(raw: dict[str, Any], source: str) -> GRPOJob:
 def load_grpo_config(config: str, overrides: list[str] | None = None) -> GRPOJob:
     """Read a preset (name or YAML path), apply overrides (bare keys go to `grpo.`) and validate."""
     path = preset_file(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, grpo, gpu, ...)")
     fixed = [item if "." in item.partition("=")[0] else f"grpo.{item}" for item in overrides or []]

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from components.sft.config_checks import sections_problem, training_problem
+from components.sft.config_checks import read_yaml, sections_problem, training_problem, yaml_value
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "presets"
@@ -192,14 +192,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 raise UserError(f"override {item!r}: {part} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
+        node[parts[-1]] = yaml_value(text, f"override {item!r}") if text.strip() else ""
     return out
 
 
 def load_train_config(config: str, overrides: list[str] | None = None) -> TrainConfig:
     """Read a preset (name or YAML path), apply overrides and validate the SFT sections."""
     path = preset_file(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, sft, gpu, ...)")
     return config_from_raw(apply_overrides(raw, list(overrides or [])), str(path))

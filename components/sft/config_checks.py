@@ -2,6 +2,7 @@
 
     problem = training_problem("sft", cfg)       # None when every shared knob is valid
     problem = sections_problem(raw, "tiny.yaml")  # unknown top-level section of a preset file
+    raw = read_yaml(path)                         # a preset file; invalid YAML is a UserError naming it
 
 The configs' own `__post_init__` call these and raise their usual error type with the message.
 """
@@ -11,7 +12,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from vrt.errors import UserError
 
 # Top-level keys of a preset file, over every step that reads one (pipelines/settings.py, sft, grpo).
 KNOWN_SECTIONS = ("model", "runtime", "work_uri", "data", "sft", "grpo", "gpu", "evaluate", "register", "deploy")
@@ -59,3 +65,19 @@ def sections_problem(raw: dict[str, Any], source: str) -> str | None:
             hint = f"did you mean {' or '.join(close)}?" if close else f"valid: {', '.join(KNOWN_SECTIONS)}"
             return f"{source}: unknown top-level section {key!r} ({hint})"
     return None
+
+
+def yaml_value(text: str, where: str) -> Any:
+    """`text` parsed as YAML; invalid YAML is a one-line UserError naming `where` and the position."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "not parseable"
+        raise UserError(f"{where} is not valid YAML{at}: {problem}; fix it") from e
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document of a config file (see yaml_value)."""
+    return yaml_value(Path(path).read_text(), str(path))

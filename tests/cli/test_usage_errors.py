@@ -45,10 +45,15 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
             "/nonexistent/[red]x[/red]/manifest.json not found",
         ),
         (["eval", "score", "--bogus"], "No such option: --bogus"),
+        (["train", "sft", "--config", "bad.yaml"], "bad.yaml is not valid YAML at line 3, column 1: expected"),
+        (["train", "sft", "--config", "tiny", "sft.lr=[1"], "override 'sft.lr=[1' is not valid YAML"),
+        (["train", "sft", "--config", "tiny", "sft.lr=.nan"], "sft.lr must be a finite number, got nan"),
+        (["train", "grpo", "--config", "tiny", "run_name=../x"], "grpo.run_name='../x' must be a plain name"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("model: tiny\nsft: [oops\n")
     code, out, err = run(argv, capsys)
     assert (code, err.count("\n"), err.startswith("error: "), message in err) == (2, 1, True, True), err
     assert "Traceback" not in err + out
