@@ -220,8 +220,20 @@ JUNK = st.one_of(
 
 
 @st.composite
-def near_valid(draw) -> Raw:
-    """A valid v1/v2 request with one or two parts replaced by something plausible but wrong."""
+def valid(draw) -> Raw:
+    """A well-formed v1 or v2 request (1-2 small PNGs, a plain question, overlay on or off)."""
+    n = draw(st.integers(1, 2))
+    images = [png_b64(draw(st.tuples(st.integers(8, 64), st.integers(8, 64)))) for _ in range(n)]
+    questions = [draw(st.text("abcdefghij ?", min_size=1, max_size=40).filter(str.strip)) for _ in range(n)]
+    overlay = draw(st.booleans())
+    if draw(st.booleans()):
+        return v1([{"image_b64": i, "question": q, "overlay": overlay} for i, q in zip(images, questions)])
+    return v2(images, questions, parameters={"overlay": overlay})
+
+
+@st.composite
+def mutated(draw) -> Raw:
+    """A v1/v2 request with one or two parts replaced by something plausible but wrong."""
     n = draw(st.integers(0, 3))
     images = [draw(IMAGES) for _ in range(n)]
     questions = [draw(QUESTIONS) for _ in range(n)]
@@ -240,3 +252,8 @@ def near_valid(draw) -> Raw:
         ] = draw(JUNK)
         request = Raw(request.method, request.path, json.dumps(body).encode())
     return request
+
+
+def near_valid() -> st.SearchStrategy[Raw]:
+    """Mutated requests, with well-formed ones (run by the model, so slower) about one in four."""
+    return st.one_of(valid(), mutated(), mutated(), mutated())
