@@ -64,7 +64,13 @@ def kinds_and_fuzz(url: str, n_fuzz: int) -> tuple[int, int, int]:
     statuses = [hostile.send(url, request)[0] for _, request, _, _ in hostile.kinds(4096)]
     kinds = len(statuses)
 
-    @settings(max_examples=n_fuzz, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n_fuzz,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(hostile.near_valid())
     def fuzz(request):
         statuses.append(hostile.send(url, request)[0])

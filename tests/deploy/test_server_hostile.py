@@ -130,7 +130,13 @@ def test_tritonclient_http(server, binary):
 def test_fuzz_near_valid_requests_never_5xx(server):
     seen: list[int] = []
 
-    @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=300,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(hostile.near_valid())
     def check(request_):
         status, body, _ = hostile.send(server.url, request_)
