@@ -62,6 +62,14 @@ def test_parse_v2_ok():
     assert decode_image(query).size == (16, 12)
 
 
+def test_only_common_image_formats_are_opened():
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, format="TIFF")
+    body = {"instances": [{"image_b64": base64.b64encode(buf.getvalue()).decode(), "question": "q"}]}
+    with pytest.raises(BadRequest, match="bytes are not a readable image"):
+        parse_v1(body, LIMITS)
+
+
 def test_truncated_image_is_a_bad_request_at_decode():
     raw = base64.b64decode(png_b64((40, 40)))
     [query] = parse_v1(
