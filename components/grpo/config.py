@@ -17,9 +17,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
 from components.sft.config import GPUConfig, apply_overrides, build_section, preset_file
+from components.sft.config_checks import read_yaml, sections_problem, training_problem
 from vrt.errors import UserError
 
 ENGINES = ("hf", "vllm")
@@ -78,6 +77,9 @@ class GRPOConfig:
         from components.grpo.objective import REDUCTIONS
         from components.grpo.rewards import REWARDS
 
+        problem = training_problem("grpo", self)
+        if problem:
+            raise ValueError(problem)
         if self.group_size < 2:
             raise ValueError(
                 f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "
@@ -190,6 +192,9 @@ class GRPOJob:
 
 def job_from_raw(raw: dict[str, Any], source: str) -> GRPOJob:
     """Validate a preset mapping (overrides applied); bad values are UserErrors."""
+    problem = sections_problem(raw, source)
+    if problem:
+        raise UserError(problem)
     model = raw.get("model")
     if not isinstance(model, str) or not model:
         raise UserError(f"{source}: set `model:` to a model preset name (e.g. model: tiny)")
@@ -206,7 +211,7 @@ def job_from_raw(raw: dict[str, Any], source: str) -> GRPOJob:
 def load_grpo_config(config: str, overrides: list[str] | None = None) -> GRPOJob:
     """Read a preset (name or YAML path), apply overrides (bare keys go to `grpo.`) and validate."""
     path = preset_file(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, grpo, gpu, ...)")
     fixed = [item if "." in item.partition("=")[0] else f"grpo.{item}" for item in overrides or []]

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from components.sft.config_checks import read_yaml, sections_problem, training_problem, yaml_value
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "presets"
@@ -59,6 +60,9 @@ class SFTConfig:
     k8s_timeout_s: int = 172800  # RayJob activeDeadlineSeconds and the watch timeout
 
     def __post_init__(self) -> None:
+        problem = training_problem("sft", self)
+        if problem:
+            raise UserError(problem)
         checks = [
             (self.strategy in ("deepspeed", "ddp"), f"sft.strategy must be deepspeed or ddp, got {self.strategy!r}"),
             (self.zero_stage in (0, 1, 2, 3), f"sft.zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}"),
@@ -188,14 +192,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 raise UserError(f"override {item!r}: {part} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
+        node[parts[-1]] = yaml_value(text, f"override {item!r}") if text.strip() else ""
     return out
 
 
 def load_train_config(config: str, overrides: list[str] | None = None) -> TrainConfig:
     """Read a preset (name or YAML path), apply overrides and validate the SFT sections."""
     path = preset_file(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, sft, gpu, ...)")
     return config_from_raw(apply_overrides(raw, list(overrides or [])), str(path))
@@ -204,6 +208,9 @@ def load_train_config(config: str, overrides: list[str] | None = None) -> TrainC
 def config_from_raw(raw: dict[str, Any], source: str) -> TrainConfig:
     """Validate an already-read preset mapping (overrides applied) into a TrainConfig."""
     path = source
+    problem = sections_problem(raw, source)
+    if problem:
+        raise UserError(problem)
     model = raw.get("model")
     if not isinstance(model, str) or not model:
         raise UserError(f"{path}: set `model:` to a model preset name (e.g. model: tiny)")

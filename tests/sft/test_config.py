@@ -48,10 +48,10 @@ def test_unknown_key_lists_close_matches() -> None:
 def test_other_sections_are_tolerated(tmp_path: Path) -> None:
     raw = yaml.safe_load((PRESETS_DIR / "tiny.yaml").read_text())
     raw["grpo"] = {"anything": 1}
-    raw["serve"] = {"replicas": 2}
+    raw["deploy"] = {"replicas": 2}  # another step's section: its own loader validates it
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(raw))
-    assert load_train_config(str(path)).raw["serve"] == {"replicas": 2}
+    assert load_train_config(str(path)).raw["deploy"] == {"replicas": 2}
 
 
 def test_batch_not_divisible_says_what_to_set() -> None:

@@ -7,15 +7,18 @@ import typer
 from vrt.errors import UserError
 
 app = typer.Typer(help="Generate, convert and inspect datasets.", no_args_is_help=True)
+MAX_SYNTH_IMAGE_SIZE = 4096  # generated images are drawn in memory: 4096^2 RGB is 48 MiB each
 
 
 @app.command()
 def synth(
     out: str = typer.Option(..., "--out", help="Folder or s3://BUCKET/PREFIX for the raw source layouts."),
-    n_train: int = typer.Option(200, "--n-train", help="VRT-80k records (VGR gets half as many)."),
-    n_bench: int = typer.Option(40, "--n-bench", help="VRT-Bench and ReasonSeg records."),
+    n_train: int = typer.Option(200, "--n-train", min=1, help="VRT-80k records (VGR gets half as many)."),
+    n_bench: int = typer.Option(40, "--n-bench", min=1, help="VRT-Bench and ReasonSeg records."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
-    image_size: int = typer.Option(128, "--image-size", help="Square image side in pixels (>= 32)."),
+    image_size: int = typer.Option(
+        128, "--image-size", max=MAX_SYNTH_IMAGE_SIZE, help="Square image side in pixels (32-4096)."
+    ),
 ) -> None:
     """Write a deterministic generated dataset in the four real source layouts.
 
