@@ -229,3 +229,21 @@ def test_jpeg_check_fails_exactly_where_a_full_decode_fails(name, data):
     except BadRecord:
         failed = True
     assert failed == _full_decode_fails(data)
+
+
+
+def test_length_crc_mismatch_reports_the_unreadable_tail(tmp_path, capsys):
+    ((_, scene, qa, _),) = list(items(3, "vrt-bench", 1, SIZE))
+    good = [tfrecord.frame(encode_example(_pool_features(f"r{i}", scene, qa))) for i in range(12)]
+    damaged = bytearray(good[4])
+    damaged[8] ^= 0xFF  # the length's CRC: framing cannot go on past record 4
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "vrt_eval.tfrecord").write_bytes(b"".join(good[:4]) + bytes(damaged) + b"".join(good[5:]))
+    m = prepare(PrepareConfig("vrt-bench", str(raw), str(tmp_path / "out"), shard_size=4))
+    tail = sum(len(r) for r in good[4:])
+    assert m.counts == {"input": 5, "written": 4, "quarantined": 1}
+    assert m.extra["unreadable_tail"] == {"files": 1, "bytes": tail, "records_estimate": 8}
+    (entry,) = _quarantine(tmp_path / "out")
+    assert entry["reason"] == "crc_mismatch" and (entry["tail_bytes"], entry["tail_records"]) == (tail, 8)
+    assert "about 8 record(s) lost" in " ".join(capsys.readouterr().err.split())

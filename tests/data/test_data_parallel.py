@@ -84,7 +84,7 @@ def test_workers_do_not_outlive_a_killed_launcher(raw_many, tmp_path):
     assert workers
     proc.kill()  # the launcher alone
     proc.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=20)
+    _gone, alive = psutil.wait_procs(workers, timeout=20)
     assert alive == []
 
 

@@ -126,7 +126,10 @@ def run_chunk(job: ChunkJob) -> dict:
                 if row["id"] in seen:
                     raise BadRecord(DUPLICATE_ID, f"id {row['id']} was already written by an earlier record")
             except BadRecord as e:
-                quarantine.append({"key": e.key or raw.key, "reason": e.reason, "detail": e.detail})
+                entry = {"key": e.key or raw.key, "reason": e.reason, "detail": e.detail}
+                if raw.error is not None and raw.error.tail_bytes:  # framing stopped: the rest is unreadable
+                    entry |= {"tail_bytes": raw.error.tail_bytes, "tail_records": raw.error.tail_records}
+                quarantine.append(entry)
                 continue
             seen.add(row["id"])
             ids.append(row["id"])

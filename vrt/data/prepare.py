@@ -149,18 +149,26 @@ def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manif
         tally.update(r["tally"])
     shards = [Shard(**r["shard"]) for r in results if r["shard"]]
     n_in = sum(r["input"] for r in results)
+    extra = {"from": cfg.from_uri, "fingerprint": fingerprint, "shard_size": cfg.shard_size}
+    if tails := [q for q in quarantine if q.get("tail_bytes")]:
+        lost = {
+            "files": len(tails),
+            "bytes": sum(q["tail_bytes"] for q in tails),
+            "records_estimate": sum(q["tail_records"] for q in tails),
+        }
+        extra["unreadable_tail"] = lost
+        console.print(
+            f"warning: {lost['files']} input file(s) end in an unreadable tail: {lost['bytes']} bytes, "
+            f"about {lost['records_estimate']} record(s) lost (see {QUARANTINE}); download them again",
+            markup=False,
+        )
     manifest = Manifest(
         source=cfg.source,
         revision=cfg.revision or f"content-sha256:{fingerprint}",
         counts={"input": n_in, "written": sum(s.rows for s in shards), "quarantined": len(quarantine)},
         quarantine_reasons=dict(sorted(Counter(q["reason"] for q in quarantine).items())),
         shards=shards,
-        extra={
-            "from": cfg.from_uri,
-            "fingerprint": fingerprint,
-            "shard_size": cfg.shard_size,
-            "tally": dict(sorted(tally.items())),
-        },
+        extra=extra | {"tally": dict(sorted(tally.items()))},
     )
     write_manifest(cfg.out_uri, manifest)
     return manifest

@@ -104,6 +104,8 @@ def iter_tfrecord_stream(
         key = f"{name}#{first + i}"
         if isinstance(item, tfrecord.RecordError):
             item = replace(item, offset=item.offset + offset)
+            if item.tail_bytes and first + i:  # the estimate from the whole file's records so far
+                item = replace(item, tail_records=max(1, round(item.tail_bytes * (first + i) / item.offset)))
             yield RawRecord(f"{key}@{item.offset}", error=item)
         else:
             yield RawRecord(key, payload=item)
