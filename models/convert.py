@@ -176,6 +176,9 @@ def load_released(source_dir: str | Path, preset: str | ModelPreset = "4b"):
         )
         sam = Sam2Model(sam_config(spec))
     model = RSa2VA(spec, vlm, sam, RSa2VAProcessor(tokenizer, processor_settings(spec, vlm, template)))
+    for key in model.state_dict():  # LoRA-wrapped Linears keep their weights under `base_layer`
+        if ".base_layer." in key and (plain := key.replace(".base_layer.", ".")) in weights:
+            weights[key] = weights.pop(plain)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if "lora_" not in k]
     if missing or unexpected:
