@@ -2,7 +2,7 @@
 loss on 5 mask slots, side by side on the same 8 generated samples.
 
     .venv/bin/python benchmarks/mask_loss.py                    # defaults: 20 epochs, seed 0
-    .venv/bin/python benchmarks/mask_loss.py --epochs 40 --seeds 0 1
+    .venv/bin/python benchmarks/mask_loss.py --epochs 40 --seeds 0 1 --settings dense points
 
 Prints, per loss setting and seed: teacher-forced mask IoU (every [SEG] once) before and after
 training (AdamW lr 3e-3, 2 batches of 4, 96 px, as tests/models/test_overfit.py) and the final CE.
@@ -25,10 +25,13 @@ from model_synth import make_samples
 
 from models import RSa2VA, load_preset
 
-SETTINGS = {
-    "dense, every [SEG] (tiny default)": {"mask_loss": "dense", "mask_slots": 0},
-    "points 12544, 5 slots (authors)": {"mask_loss": "points", "num_points": 12544, "mask_slots": 5},
-    "points 1024, 5 slots": {"mask_loss": "points", "num_points": 1024, "mask_slots": 5},
+SETTINGS = {  # short name: (label, loss fields)
+    "dense": ("dense, every [SEG] (tiny default)", {"mask_loss": "dense", "mask_slots": 0}),
+    "points": (
+        "points 12544, 5 slots (authors)",
+        {"mask_loss": "points", "num_points": 12544, "mask_slots": 5},
+    ),
+    "points1k": ("points 1024, 5 slots", {"mask_loss": "points", "num_points": 1024, "mask_slots": 5}),
 }
 
 
@@ -63,9 +66,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     args = parser.parse_args()
     print(f"{'mask loss':40s} {'seed':>4s} {'IoU before':>10s} {'IoU after':>9s} {'CE':>6s} {'train s':>7s}")
-    for name, loss in SETTINGS.items():
+    for key in args.settings:
+        name, loss = SETTINGS[key]
         for seed in args.seeds:
             before, after, ce, secs = run(loss, seed, args.epochs)
             print(f"{name:40s} {seed:4d} {before:10.3f} {after:9.3f} {ce:6.2f} {secs:7.1f}")
