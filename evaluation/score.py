@@ -69,11 +69,12 @@ def score(
         options = options or ReasonSegOptions()
         result = score_reasonseg(gts, preds, options)
         by_class, opts, all_cards = {}, asdict(options), reasonseg_cards(gts, result, preds)
+    counts = {**result.counts, "truncated": sum(p.truncated for p in preds.values())}
     metrics_json = {
         "bench": bench,
         "metrics": result.metrics,
         "by_class": by_class,
-        "counts": result.counts,
+        "counts": counts,
         "options": opts,
     }
     worst, best = pick(all_cards, cards)
@@ -83,7 +84,7 @@ def score(
     report = ReportData(
         bench=bench,
         metrics=result.metrics,
-        counts=result.counts,
+        counts=counts,
         settings={"benchmark": bench, **(settings or {}), **{f"option {k}": v for k, v in opts.items()}},
         worst=worst,
         best=best,

@@ -46,13 +46,13 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0  # 0: the model's own budget (its preset's; 2048 for the real presets)
     batch_size: int = 4
     limit: int = 0  # 0: the whole benchmark
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1 or self.batch_size < 1 or self.limit < 0:
-            raise UserError("evaluate.max_new_tokens and evaluate.batch_size must be >= 1, evaluate.limit >= 0")
+        if self.max_new_tokens < 0 or self.batch_size < 1 or self.limit < 0:
+            raise UserError("evaluate.batch_size must be >= 1, evaluate.max_new_tokens and evaluate.limit >= 0")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class DeployConfig:
     deployment_mode: str = "RawDeployment"
     min_replicas: int = 1
     max_replicas: int = 1
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0  # 0: the model's own budget
 
     def __post_init__(self) -> None:
         if not _DNS_RE.match(self.name):

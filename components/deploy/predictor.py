@@ -38,20 +38,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """Greedy decoding length, queries per model call (from concurrent requests), device ('auto': CUDA if
-    present), decoded-pixel bytes in flight and how long a request may wait for room in them."""
+    """Greedy decoding length (0: the model's own budget, 2048 for the real presets), queries per model
+    call (from concurrent requests), device ('auto': CUDA if present), decoded-pixel bytes in flight and
+    how long a request may wait for room in them."""
 
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0
     batch_items: int = 8
     device: str = "auto"
     pixel_budget_bytes: int = 768 * 1024 * 1024
     budget_wait_s: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("max_new_tokens", "batch_items", "pixel_budget_bytes"):
+        for name, low in (("max_new_tokens", 0), ("batch_items", 1), ("pixel_budget_bytes", 1)):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if not 0 <= self.budget_wait_s <= 600:

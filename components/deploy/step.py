@@ -44,7 +44,7 @@ def stop_local(name: str) -> str | None:
 
 
 def deploy_local(
-    model_uri: str, name: str = "vrt", port: int = 0, timeout: float = 300.0, max_new_tokens: int = 256
+    model_uri: str, name: str = "vrt", port: int = 0, timeout: float = 300.0, max_new_tokens: int = 0
 ) -> str:
     """Start (or restart) the local server for `model_uri`, wait for ready, smoke-test; returns its URL."""
     from components.deploy.local import start_local

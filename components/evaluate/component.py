@@ -15,7 +15,7 @@ def predict(
     dataset: dsl.Input[dsl.Dataset],
     predictions: dsl.Output[dsl.Artifact],
     batch_size: int = 4,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = 0,
     limit: int = 0,
 ):
     """Run the model of `model` (JSON pointer with 'uri') over `dataset`; write the predictions JSONL."""

@@ -13,7 +13,7 @@ from vrt.data import rle, tfrecord
 from vrt.data.example import encode_example
 from vrt.data.manifest import QUARANTINE
 from vrt.data.prepare import PrepareConfig, prepare
-from vrt.data.synth.layouts import _authors_record, _pool_features, items
+from vrt.data.synth.layouts import _authors_record, _pool_features, items, pool_key
 from vrt.errors import UserError
 
 SIZE = 64
@@ -27,9 +27,10 @@ def _bench_records() -> list[bytes]:
         return encode_example(good | {"key": key} | changes)
 
     info = json.loads(good["objects_info_json"])
-    bad_rle = json.dumps(info | {"0": info["0"] | {"mask": {"size": [SIZE, SIZE], "counts": "5"}}})
+    first, second = str(pool_key(0)), str(pool_key(1))
+    bad_rle = json.dumps(info | {first: info[first] | {"mask": {"size": [SIZE, SIZE], "counts": "5"}}})
     small = {"size": [32, 32], "counts": rle.encode(np.zeros((32, 32), bool))}
-    wrong_size = json.dumps(info | {"1": info["1"] | {"mask": small}})
+    wrong_size = json.dumps(info | {second: info[second] | {"mask": small}})
     crc_damaged = bytearray(tfrecord.frame(variant("crc")))
     crc_damaged[20] ^= 0xFF
     return [
@@ -37,7 +38,7 @@ def _bench_records() -> list[bytes]:
         tfrecord.frame(variant("bad-image", image=b"\xff\xd8 not a jpeg")),
         tfrecord.frame(variant("bad-rle", objects_info_json=bad_rle)),
         tfrecord.frame(variant("mask-size", objects_info_json=wrong_size)),
-        tfrecord.frame(variant("missing-obj", human_labeled_a_objs=[99])),
+        tfrecord.frame(variant("missing-obj", human_labeled_a_objs=[1])),  # a position, not a key
         tfrecord.frame(variant("no-question", question="  ")),
         bytes(crc_damaged),
         tfrecord.frame(b"\x0a\x05\x0a"),
@@ -73,7 +74,9 @@ def test_vrt_bench_corruptions(tmp_path):
     assert any(k.startswith("vrt_eval.tfrecord#6@") and v == "crc_mismatch" for k, v in q.items())
     assert any(k.startswith("vrt_eval.tfrecord#9@") and v == "truncated_record" for k, v in q.items())
     detail = next(e["detail"] for e in _quarantine(tmp_path / "out") if e["key"] == "mask-size")
-    assert detail == "object 1: mask is 32x32, image is 64x64"
+    assert detail == f"object {pool_key(1)}: mask is 32x32, image is 64x64"
+    detail = next(e["detail"] for e in _quarantine(tmp_path / "out") if e["key"] == "missing-obj")
+    assert detail == "human_labeled_a_objs id 1 is not a key of objects_info_json"
 
 
 def test_vrt80k_corruptions(tmp_path):

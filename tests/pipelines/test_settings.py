@@ -8,7 +8,7 @@ from vrt.errors import UserError
 
 
 def test_presets_present():
-    assert preset_names() == ["2b", "4b", "8b", "tiny"]
+    assert preset_names() == ["2b", "4b", "4b-base", "8b", "tiny"]
 
 
 def test_tiny_generates_data_and_overrides_apply():
@@ -38,7 +38,7 @@ def test_bad_overrides_say_what_to_set(overrides, message):
 
 
 def test_unknown_preset_lists_valid_ones():
-    with pytest.raises(UserError, match="unknown preset 'nope': choose one of 2b, 4b, 8b, tiny"):
+    with pytest.raises(UserError, match="unknown preset 'nope': choose one of 2b, 4b, 4b-base, 8b, tiny"):
         load_settings("nope")
 
 
@@ -50,3 +50,9 @@ def test_parse_params_types_values():
     }
     with pytest.raises(UserError, match="is not key=value"):
         parse_params(["oops"])
+
+
+def test_evaluate_budget_defaults_to_the_models():
+    assert load_settings("tiny").evaluate.max_new_tokens == 0  # 0: the model preset's (2048 for real presets)
+    with pytest.raises(UserError, match="evaluate.max_new_tokens and evaluate.limit >= 0"):
+        load_settings("tiny", {"evaluate.max_new_tokens": -1})

@@ -13,7 +13,13 @@ from vrt.errors import UserError
 
 @pytest.mark.parametrize(
     ("preset", "workers", "accum", "zero", "gpu"),
-    [("tiny", 2, 1, 2, False), ("2b", 4, 16, 2, True), ("4b", 8, 8, 2, True), ("8b", 16, 4, 2, True)],
+    [
+        ("tiny", 2, 1, 2, False),
+        ("2b", 4, 16, 2, True),
+        ("4b", 8, 8, 2, True),
+        ("4b-base", 8, 8, 2, True),
+        ("8b", 16, 4, 2, True),
+    ],
 )
 def test_every_preset_loads(preset: str, workers: int, accum: int, zero: int, gpu: bool) -> None:
     cfg = load_train_config(f"pipelines/presets/{preset}.yaml")
@@ -84,7 +90,7 @@ def test_bad_settings(override: str, message: str) -> None:
 
 
 def test_unknown_preset_lists_presets() -> None:
-    with pytest.raises(UserError, match="one of the presets 2b, 4b, 8b, tiny"):
+    with pytest.raises(UserError, match="one of the presets 2b, 4b, 4b-base, 8b, tiny"):
         load_train_config("huge")
 
 
