@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from components.sft.config import GPUConfig, apply_overrides, build_section, preset_file
+from components.sft.mixture import Mixture, parse_mixture
 from vrt.errors import UserError
 
 ENGINES = ("hf", "vllm")
@@ -35,6 +36,7 @@ class GRPOConfig:
     """Every knob of a GRPO run; `__post_init__` rejects bad values with the fix (ValueError)."""
 
     dataset: str = ""  # canonical dataset URI of the prompts
+    datasets: Mixture | None = None  # weighted mixture instead of `dataset` (components/sft/mixture.py)
     init_from: str = ""  # model directory URI or model manifest JSON (the SFT output)
     output: str = ".vrt/grpo"  # checkpoints and the final model go under <output>/<run_name>/
     run_name: str = ""  # "" = grpo-<preset>-<timestamp>
@@ -78,6 +80,10 @@ class GRPOConfig:
         from components.grpo.objective import REDUCTIONS
         from components.grpo.rewards import REWARDS
 
+        if self.datasets is not None:
+            object.__setattr__(self, "datasets", parse_mixture(self.datasets, "grpo.datasets"))
+            if self.dataset:
+                raise ValueError("grpo.dataset and grpo.datasets are both set: set one (grpo.dataset= empties it)")
         if self.group_size < 2:
             raise ValueError(
                 f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "
@@ -132,6 +138,11 @@ class GRPOConfig:
         if self.selection_samples < 2:
             raise ValueError("grpo.selection_samples must be >= 2 (a variance needs two rollouts)")
 
+    @property
+    def mixture(self) -> Mixture:
+        """The prompt sources with their weights: `datasets`, or `dataset` at weight 1 (() when neither)."""
+        return self.datasets or (((self.dataset, 1.0),) if self.dataset else ())
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -141,6 +152,8 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if value is None and kind.endswith("| None"):
         return None
     base = kind.split(" |")[0]
+    if base == "Mixture":  # parsed and checked by GRPOConfig
+        return value
     try:
         if base == "float" and not isinstance(value, bool):
             return float(value)

@@ -162,7 +162,7 @@ def _window_shuffle(part: tuple[RowRef, ...], span: int, rng: np.random.Generato
 @functools.lru_cache(maxsize=16)
 def _layout(plan: StepPlan, epoch: int, rank: int) -> tuple[tuple[RowRef, ...], ...]:
     """The worker's micro-batches of one epoch, in order (steps x accum)."""
-    stream = _epoch_stream(plan.row_groups, plan.seed, epoch)
+    stream = plan.epoch_order(epoch)  # one dataset's, or a mixture's (components/sft/mixture.py)
     quotas = [sum(plan._micro_sizes(r)) for r in range(plan.workers)]
     piece = _cut(stream, quotas)[rank]
     sizes = plan._micro_sizes(rank)
