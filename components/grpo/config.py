@@ -84,6 +84,8 @@ class GRPOConfig:
             object.__setattr__(self, "datasets", parse_mixture(self.datasets, "grpo.datasets"))
             if self.dataset:
                 raise ValueError("grpo.dataset and grpo.datasets are both set: set one (grpo.dataset= empties it)")
+            if len(self.datasets) > 1 and self.select_high_variance:
+                raise ValueError("grpo.select_high_variance picks prompts of one dataset: set it to 0 for a mixture")
         if self.group_size < 2:
             raise ValueError(
                 f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "

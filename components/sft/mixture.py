@@ -31,6 +31,8 @@ shards are numbered from `offsets[i]`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -126,6 +128,27 @@ class MixtureRows:
             except UserError as e:
                 raise UserError(f"{key}: source {uri}: {e}") from e
         return cls(mixture, sources)
+
+    @property
+    def digest(self) -> str:
+        """The manifest sha256 of a lone source at weight 1, else the sha256 of every (sha256, weight)."""
+        pairs = [[src.manifest.sha256, w] for src, (_, w) in zip(self.sources, self.mixture, strict=True)]
+        if len(pairs) == 1 and pairs[0][1] == 1.0:
+            return pairs[0][0]
+        return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        """The URI of a lone source at weight 1, else `uri*weight + ...` (model lineage)."""
+        if len(self.mixture) == 1 and self.mixture[0][1] == 1.0:
+            return self.mixture[0][0]
+        return " + ".join(f"{uri}*{w:g}" for uri, w in self.mixture)
+
+    @property
+    def names(self) -> list[str]:
+        """A metric name per source: its manifest's `source`, with `.i` added where two share one."""
+        names = [src.manifest.source for src in self.sources]
+        return [n if names.count(n) == 1 else f"{n}.{i}" for i, n in enumerate(names)]
 
     def source_of(self, shard: int) -> int:
         return int(np.searchsorted(self.offsets, shard, side="right")) - 1
