@@ -34,6 +34,7 @@ from components.grpo.samples import reward_samples, to_prompt
 from components.sft import checkpoint as ckpt
 from components.sft.config import SFTConfig
 from components.sft.metrics import MlflowSink
+from components.sft.mixture import MixturePlan, MixtureRows, step_source_counts
 from components.sft.recipe import to_device
 
 
@@ -84,8 +85,6 @@ class GRPORecipe:
         if self.g.kl_coef > 0 or self.g.track_kl:
             reference = load_model(self.job["model_uri"], self.device).eval().requires_grad_(False)
             self.ref = PolicyLogProbs(reference)
-        from components.sft.mixture import MixturePlan, MixtureRows
-
         self.rows = MixtureRows.open(tuple((uri, w) for uri, w in self.job["datasets"]), "grpo.datasets")
         shards = [s.rows for src in self.rows.sources for s in src.manifest.shards]
         self.plan = MixturePlan(  # whole shards as the unit of the shuffle
@@ -177,7 +176,7 @@ class GRPORecipe:
         self.rollouts.sync(self.policy)
         update_s = time.perf_counter() - rewarded - reward_s
         values = stats.reduce(reward_s, update_s, time.perf_counter() - start)
-        counts = self.plan.source_counts(self.plan.global_batch_rows(self.step))  # every worker's prompts
+        counts = step_source_counts(self.plan, self.step, self.rank, self.device)
         values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"lr": self.engine.lr(), "epoch": self.step / self.plan.steps_per_epoch}
 

@@ -22,7 +22,7 @@ from components.sft import checkpoint as ckpt
 from components.sft.config import config_from_raw
 from components.sft.ingest import MicroBatchSource, RowSource, micro_batch_loader, open_dataset
 from components.sft.metrics import MlflowSink, StepMetrics
-from components.sft.mixture import MixturePlan, MixtureRows
+from components.sft.mixture import MixturePlan, MixtureRows, step_source_counts
 from vrt import storage
 
 FAULT_MARKER = "fault_injected"
@@ -128,7 +128,7 @@ class SFTRecipe:
             grad_norm = norm if stepped else grad_norm
             acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
         values = acc.reduce(time.perf_counter() - start)
-        counts = self.plan.source_counts(self.plan.global_batch_rows(self.step))  # every worker's rows
+        counts = step_source_counts(self.plan, self.step, self.rank, self.device)
         values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"grad_norm": grad_norm, "lr": lr, "epoch": self.step / self.plan.steps_per_epoch}
 

@@ -183,3 +183,34 @@ def test_an_empty_or_missing_source_names_the_key_and_source(tmp_path: Path) -> 
 
 def test_draws_round_half_up_and_keep_every_source() -> None:
     assert draws_per_epoch((10, 7, 3, 1000), (0.25, 0.5, 0.1, 1e-6)) == (3, 4, 1, 1)
+
+
+def test_every_source_is_an_mlflow_input_with_its_weight(tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+
+    from components.sft.launch import log_datasets
+
+    a = write_dataset(tmp_path / "a", n=2, seed=0, shards=1)
+    b = write_dataset(tmp_path / "b", n=2, seed=1, shards=1)
+    c = write_dataset(tmp_path / "c", n=2, seed=2, shards=1)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        log_datasets(parse_mixture({str(a): 3, str(b): 0.5}, "sft.datasets"), str(c))
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    seen = [(i.dataset.digest, {t.key: t.value for t in i.tags}) for i in inputs]
+    sha = {p: open_dataset(str(p)).sha256[:16] for p in (a, b, c)}
+    assert sorted(seen, key=str) == sorted([
+        (sha[a], {"mlflow.data.context": "training", "weight": "3"}),
+        (sha[b], {"mlflow.data.context": "training", "weight": "0.5"}),
+        (sha[c], {"mlflow.data.context": "evaluation"})], key=str)
+
+
+def test_step_source_counts_are_the_workers_rows_of_each_source() -> None:
+    from components.sft.mixture import step_source_counts
+
+    plan = _plan((1.0, 2.0, 0.5))
+    for step in (0, 7, 9):
+        per_rank = [step_source_counts(plan, step, rank) for rank in range(2)]  # one process: no reduction
+        assert [a + b for a, b in zip(*per_rank, strict=True)] == plan.source_counts(plan.global_batch_rows(step))
+    assert [sum(sum(step_source_counts(plan, s, r)) for r in range(2)) for s in range(8)] == [6.0] * 7 + [2.0]
