@@ -51,7 +51,7 @@ def _absolute(job: GRPOJob) -> GRPOJob:
 
 def _check_inputs(job: GRPOJob) -> str:
     """The initial model's directory URI, after checking the prompts and the model."""
-    check_sources(job.grpo.mixture, "grpo.dataset")
+    check_sources(job.grpo, "grpo")
     model_uri = resolve_model_uri(job.grpo.init_from)
     check_seg_model(model_uri)
     return model_uri

@@ -64,12 +64,12 @@ def log_datasets(training: Mixture, eval_uri: str) -> None:
         mlflow.log_input(ds, context=role, tags=tags or None)
 
 
-def check_sources(mixture: Mixture, key: str) -> None:
-    """Every training source is a non-empty canonical dataset; `key` (e.g. sft.dataset) is what to set."""
-    if not mixture:
-        raise UserError(f"{key} is empty: set {key}=<canonical dataset URI> (local dir or s3://), "
-                        f"or {key}s={{URI: weight, ...}} for a mixture")
-    MixtureRows.open(mixture, f"{key}s")
+def check_sources(section: Any, name: str) -> None:
+    """Every training source of the `name` section (sft or grpo) is a non-empty canonical dataset."""
+    if not section.mixture:
+        raise UserError(f"{name}.dataset is empty: set {name}.dataset=<canonical dataset URI> (local dir or s3://), "
+                        f"or {name}.datasets={{URI: weight, ...}} for a mixture")
+    MixtureRows.open(section.mixture, f"{name}.datasets" if section.datasets else f"{name}.dataset")
 
 
 def forwarded_env(use_gpu: bool, tracking: str) -> dict[str, str]:
@@ -130,7 +130,7 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
 
     tc = _absolute(tc)
     sft = tc.sft
-    check_sources(sft.mixture, "sft.dataset")
+    check_sources(sft, "sft")
     run_name = _run_name(tc)
     run_dir = storage.join(sft.output, run_name)
     resume = resolve_resume(sft.resume_from, sft.output)

@@ -179,6 +179,14 @@ def test_an_empty_or_missing_source_names_the_key_and_source(tmp_path: Path) -> 
         MixtureRows.open(mixture, "sft.datasets")
     with pytest.raises(UserError, match=rf"sft.datasets: source {tmp_path}/none: .*is not a published dataset"):
         MixtureRows.open(parse_mixture([str(tmp_path / "none")], "sft.datasets"), "sft.datasets")
+    from components.sft.launch import check_sources
+
+    with pytest.raises(UserError, match=r"sft.dataset is empty: set sft.dataset=.* or sft.datasets=\{URI: weight"):
+        check_sources(load_train_config("tiny").sft, "sft")
+    with pytest.raises(UserError, match=rf"^grpo.datasets: source {tmp_path}/empty: "):
+        check_sources(load_grpo_config("tiny", [f"grpo.datasets=[{good}, {tmp_path}/empty]"]).grpo, "grpo")
+    with pytest.raises(UserError, match=rf"^sft.dataset: source {tmp_path}/empty: "):
+        check_sources(load_train_config("tiny", [f"sft.dataset={tmp_path}/empty"]).sft, "sft")
 
 
 def test_draws_round_half_up_and_keep_every_source() -> None:
