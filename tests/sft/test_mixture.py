@@ -222,3 +222,35 @@ def test_step_source_counts_are_the_workers_rows_of_each_source() -> None:
         per_rank = [step_source_counts(plan, step, rank) for rank in range(2)]  # one process: no reduction
         assert [a + b for a, b in zip(*per_rank, strict=True)] == plan.source_counts(plan.global_batch_rows(step))
     assert [sum(sum(step_source_counts(plan, s, r)) for r in range(2)) for s in range(8)] == [6.0] * 7 + [2.0]
+
+
+def test_an_epoch_reads_each_source_about_weight_times_from_s3(tmp_path: Path) -> None:
+    """Sources of 128 rows (weight 1) and 64 rows (weight 2), row groups of 8, 2 ranks x 2 loader processes:
+    one epoch reads about 1x the first source's bytes and 2x the second's."""
+    import boto3
+
+    from tests.sft.counting_s3 import CountingS3
+    from tests.sft.test_ingest import _noisy_dataset
+    from vrt import storage
+
+    _noisy_dataset(tmp_path / "a", n=128, shards=2, row_group_size=8)
+    _noisy_dataset(tmp_path / "b", n=64, shards=1, row_group_size=8)
+    with CountingS3() as s3:
+        boto3.client("s3").create_bucket(Bucket="mix")
+        for name in ("a", "b"):
+            storage.upload_dir(tmp_path / name, f"s3://mix/{name}")
+        mixture = parse_mixture({"s3://mix/a": 1, "s3://mix/b": 2}, "sft.datasets")
+        sizes = [sum(s.bytes for s in open_dataset(uri).shards) for uri, _ in mixture]
+        s3.reset()
+        real = 0
+        for rank in (0, 1):
+            rows = MixtureRows.open(mixture, "sft.datasets")
+            plan = MixturePlan.for_mixture(rows, 16, 2, 2, seed=0, loaders=2)
+            assert plan.draws == (128, 128) and plan.steps_per_epoch == 16
+            source = MicroBatchSource(rows, plan, rank, 0, plan.steps_per_epoch, lambda s: [r["id"] for r in s])
+            real += sum(n for _, n in micro_batch_loader(source, loader_workers=2))
+        assert real == 256
+        read = [sum(v for k, v in s3.key_bytes.items() if k.startswith(f"/mix/{name}/")) for name in ("a", "b")]
+        ratios = [r / size for r, size in zip(read, sizes, strict=True)]
+        print(f"bytes read / source bytes: a (weight 1) {ratios[0]:.3f}, b (weight 2) {ratios[1]:.3f}")
+        assert ratios[0] <= 1.2 and 1.9 <= ratios[1] <= 2.4, ratios
