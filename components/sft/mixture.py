@@ -18,7 +18,11 @@ a contiguous run of each source's draws: the ingest plan (components/sft/ingest.
 that stream per worker and loader process as for one dataset, so each byte is still read
 about once per epoch per source at weight 1, and resuming at step k replays exactly the
 batches an uninterrupted run would have seen. A one-source mixture at weight 1 is exactly
-today's single-dataset plan.
+today's single-dataset plan. `sft.epochs` / `grpo.epochs` count these epochs.
+
+Training logs `samples/<source>` per step (step_source_counts) and every source's manifest as
+an MLflow input with its weight. Per-source losses are not logged: the model returns each
+loss term as a micro-batch mean, not per row.
 
 Rows are addressed (shard, row) over the sources' shards laid end to end: source i's
 shards are numbered from `offsets[i]`.
