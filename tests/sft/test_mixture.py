@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from components.grpo.config import load_grpo_config
+from components.sft import ingest
+from components.sft import mixture as mixture_module
 from components.sft.config import load_train_config
 from components.sft.ingest import MicroBatchSource, RowSource, StepPlan, micro_batch_loader, open_dataset
 from components.sft.mixture import MixturePlan, MixtureRows, draws_per_epoch, parse_mixture
 from tests.sft.canonical import write_dataset
 from vrt.errors import UserError
 
-# three sources: 20 rows (2 shards), 10 rows (1 shard), 7 rows (1 shard); row groups of 5, 5 and 4+3
+# three sources: 20 rows (shards of 12 + 8), 10 rows, 7 rows; row groups of at most 5 rows
 ROWS, GROUPS, SOURCES = (12, 8, 10, 7), ((5, 5, 2), (5, 3), (5, 5), (4, 3)), (2, 1, 1)
 
 
@@ -96,6 +98,8 @@ def test_resume_at_step_k_replays_the_uninterrupted_batches(tmp_path: Path) -> N
     ids = lambda samples: [hashlib.sha256(r["image"]).hexdigest()[:12] for r in samples]  # ids repeat across a, b
     full = {rank: list(micro_batch_loader(MicroBatchSource(rows, plan, rank, 0, 8, ids), 0)) for rank in (0, 1)}
     for k in (1, 3, 5):
+        for cache in (ingest._epoch_stream, ingest._layout, mixture_module._mixture_stream):
+            cache.cache_clear()  # a new process: nothing remembered
         again = MixturePlan.for_mixture(MixtureRows.open(mixture, "sft.datasets"), 4, 2, 1, seed=2)
         for rank in (0, 1):
             resumed = list(micro_batch_loader(MicroBatchSource(rows, again, rank, k, 8, ids), 0))
