@@ -19,6 +19,7 @@ from typing import Any
 
 from components.sft.config import GPUConfig, apply_overrides, build_section, preset_file
 from components.sft.config_checks import read_yaml, sections_problem, training_problem
+from components.sft.mixture import Mixture, parse_mixture
 from vrt.errors import UserError
 
 ENGINES = ("hf", "vllm")
@@ -34,6 +35,7 @@ class GRPOConfig:
     """Every knob of a GRPO run; `__post_init__` rejects bad values with the fix (ValueError)."""
 
     dataset: str = ""  # canonical dataset URI of the prompts
+    datasets: Mixture | None = None  # weighted mixture instead of `dataset` (components/sft/mixture.py)
     init_from: str = ""  # model directory URI or model manifest JSON (the SFT output)
     output: str = ".vrt/grpo"  # checkpoints and the final model go under <output>/<run_name>/
     run_name: str = ""  # "" = grpo-<preset>-<timestamp>
@@ -80,6 +82,12 @@ class GRPOConfig:
         problem = training_problem("grpo", self)
         if problem:
             raise ValueError(problem)
+        if self.datasets is not None:
+            object.__setattr__(self, "datasets", parse_mixture(self.datasets, "grpo.datasets"))
+            if self.dataset:
+                raise ValueError("grpo.dataset and grpo.datasets are both set: set one (grpo.dataset= empties it)")
+            if len(self.datasets) > 1 and self.select_high_variance:
+                raise ValueError("grpo.select_high_variance picks prompts of one dataset: set it to 0 for a mixture")
         if self.group_size < 2:
             raise ValueError(
                 f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "
@@ -134,6 +142,11 @@ class GRPOConfig:
         if self.selection_samples < 2:
             raise ValueError("grpo.selection_samples must be >= 2 (a variance needs two rollouts)")
 
+    @property
+    def mixture(self) -> Mixture:
+        """The prompt sources with their weights: `datasets`, or `dataset` at weight 1 (() when neither)."""
+        return self.datasets or (((self.dataset, 1.0),) if self.dataset else ())
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -143,6 +156,8 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if value is None and kind.endswith("| None"):
         return None
     base = kind.split(" |")[0]
+    if base == "Mixture":  # parsed and checked by GRPOConfig
+        return value
     try:
         if base == "float" and not isinstance(value, bool):
             return float(value)

@@ -23,8 +23,14 @@ from components.grpo.config import GRPOJob, job_from_raw
 from components.grpo.policy import check_seg_model, resolve_model_uri
 from components.sft.checkpoint import resolve_resume
 from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
-from components.sft.ingest import open_dataset
-from components.sft.launch import FORWARDED_ENV, absolute_paths, local_copy, log_datasets, torch_trainer
+from components.sft.launch import (
+    FORWARDED_ENV,
+    absolute_paths,
+    check_sources,
+    local_copy,
+    log_datasets,
+    torch_trainer,
+)
 from vrt import storage
 from vrt.console import console
 from vrt.errors import UserError
@@ -45,11 +51,7 @@ def _absolute(job: GRPOJob) -> GRPOJob:
 
 def _check_inputs(job: GRPOJob) -> str:
     """The initial model's directory URI, after checking the prompts and the model."""
-    if not job.grpo.dataset:
-        raise UserError(
-            "grpo.dataset is empty: set grpo.dataset=<canonical dataset URI> (local dir or s3://)"
-        )
-    open_dataset(job.grpo.dataset)
+    check_sources(job.grpo, "grpo")
     model_uri = resolve_model_uri(job.grpo.init_from)
     check_seg_model(model_uri)
     return model_uri
@@ -66,7 +68,7 @@ def _select_on_worker(job: GRPOJob, model_uri: str, out_uri: str) -> str:
     task = ray.remote(num_cpus=g.cpus_per_worker, num_gpus=job.gpu.count if g.use_gpu else 0)(select_prompts)
     device = "cuda" if g.use_gpu else "cpu"
     return ray.get(
-        task.options(runtime_env={"env_vars": env}).remote(g.dataset, model_uri, g, out_uri, device)
+        task.options(runtime_env={"env_vars": env}).remote(g.mixture[0][0], model_uri, g, out_uri, device)
     )
 
 
@@ -88,16 +90,17 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
         console.print(f"grpo.resume_from={g.resume_from}: no checkpoint under {g.output} yet, starting fresh")
     tags = {"vrt.preset": job.model, "vrt.run_dir": run_dir, "vrt.init_from": model_uri}
     with step_run("grpo", params=job.to_params(), tags=tags) as run:
-        log_datasets(g.dataset, "")
+        log_datasets(g.mixture, "")
         if not ray.is_initialized():
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
-        dataset = g.dataset
-        if g.select_high_variance:
+        datasets = [list(entry) for entry in g.mixture]
+        if g.select_high_variance:  # one source (GRPOConfig checks)
             console.print(
-                f"grpo: selecting the {g.select_high_variance} highest-variance prompts of {dataset}"
+                f"grpo: selecting the {g.select_high_variance} highest-variance prompts of {datasets[0][0]}"
             )
-            dataset = _select_on_worker(job, model_uri, storage.join(run_dir, SELECTED_DIR))
-            mlflow.set_tag("vrt.selected_dataset", dataset)
+            selected = _select_on_worker(job, model_uri, storage.join(run_dir, SELECTED_DIR))
+            mlflow.set_tag("vrt.selected_dataset", selected)
+            datasets = [[selected, datasets[0][1]]]
         worker_job = {
             "raw": job.raw,
             "source": job.source,
@@ -105,7 +108,7 @@ def run_local(job: GRPOJob, ray_address: str | None = None) -> ModelManifest:
             "resume": resume,
             "run_id": run.info.run_id,
             "tracking_uri": tracking_uri(),
-            "dataset": dataset,
+            "datasets": datasets,
             "model_uri": model_uri,
         }
         console.print(
@@ -160,9 +163,11 @@ def run_grpo(job: GRPOJob, runtime: str = "local", image: str = "") -> ModelMani
     from vrt.k8s.rayjob import run_rayjob
 
     g = job.grpo
-    if not all(storage.is_s3(u) for u in (g.output, g.dataset, resolve_model_uri(g.init_from))):
+    uris = [g.output, resolve_model_uri(g.init_from)] + [uri for uri, _ in g.mixture]
+    if not g.mixture or not all(storage.is_s3(u) for u in uris):
         raise UserError(
-            "runtime kubernetes needs grpo.output, grpo.dataset and the init_from model on s3:// "
+            "runtime kubernetes needs grpo.output, grpo.dataset (or each of grpo.datasets) and the init_from "
+            "model on s3:// "
             "(the pods share no disk)"
         )
     run_name = _run_name(job)

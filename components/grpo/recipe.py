@@ -34,6 +34,7 @@ from components.grpo.samples import reward_samples, to_prompt
 from components.sft import checkpoint as ckpt
 from components.sft.config import SFTConfig
 from components.sft.metrics import MlflowSink
+from components.sft.mixture import MixturePlan, MixtureRows, step_source_counts
 from components.sft.recipe import to_device
 
 
@@ -72,7 +73,6 @@ class GRPORecipe:
         from components.grpo.policy import PolicyLogProbs, apply_grpo_policy, load_model
         from components.grpo.rollout import make_rollout_engine
         from components.sft.engines import make_engine
-        from components.sft.ingest import ShardRows, StepPlan, open_dataset
 
         os.environ.setdefault("DS_ACCELERATOR", "cuda" if self.g.use_gpu else "cpu")
         ctx = ray.train.get_context()
@@ -85,14 +85,12 @@ class GRPORecipe:
         if self.g.kl_coef > 0 or self.g.track_kl:
             reference = load_model(self.job["model_uri"], self.device).eval().requires_grad_(False)
             self.ref = PolicyLogProbs(reference)
-        manifest = open_dataset(self.job["dataset"])
-        self.rows = ShardRows(self.job["dataset"], manifest)
-        self.plan = StepPlan(
-            tuple(s.rows for s in manifest.shards),
-            self.g.prompts_per_step * self.world,
-            self.world,
-            1,
-            self.g.seed,
+        self.rows = MixtureRows.open(tuple((uri, w) for uri, w in self.job["datasets"]), "grpo.datasets")
+        shards = [s.rows for src in self.rows.sources for s in src.manifest.shards]
+        self.plan = MixturePlan(  # whole shards as the unit of the shuffle
+            tuple(shards), self.g.prompts_per_step * self.world, self.world, 1, self.g.seed,
+            sources=tuple(len(src.manifest.shards) for src in self.rows.sources),
+            weights=tuple(w for _, w in self.rows.mixture),
         )
         self.total = self.g.max_steps or self.g.epochs * self.plan.steps_per_epoch
         self.engine = make_engine(
@@ -103,7 +101,7 @@ class GRPORecipe:
         self.rollouts = make_rollout_engine(self.g.engine, self.policy, self.g.vllm_gpu_memory_utilization)
         self.expect = {
             "world": self.world,
-            "dataset_sha256": manifest.sha256,
+            "dataset_sha256": self.rows.digest,
             "strategy": self.g.strategy,
             "seed": self.g.seed,
             "group_size": self.g.group_size,
@@ -178,6 +176,8 @@ class GRPORecipe:
         self.rollouts.sync(self.policy)
         update_s = time.perf_counter() - rewarded - reward_s
         values = stats.reduce(reward_s, update_s, time.perf_counter() - start)
+        counts = step_source_counts(self.plan, self.step, self.rank, self.device)
+        values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"lr": self.engine.lr(), "epoch": self.step / self.plan.steps_per_epoch}
 
     def _update(self, batch, prompts, advantages, stats: StepStats, real: bool) -> None:
@@ -245,7 +245,7 @@ class GRPORecipe:
                 for p in self.policy.parameters():  # own storage, not views of DeepSpeed's flat buffers
                     p.data = p.data.clone()
                 lineage = {
-                    "dataset": self.job["dataset"],
+                    "dataset": self.rows.label,
                     "dataset_sha256": self.expect["dataset_sha256"],
                     "config": self.cfg.source,
                     "mlflow_run_id": self.job["run_id"],

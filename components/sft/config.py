@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from components.sft.config_checks import read_yaml, sections_problem, training_problem, yaml_value
+from components.sft.mixture import Mixture, parse_mixture
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "presets"
@@ -30,6 +31,7 @@ class SFTConfig:
     """Hyper-parameters and plumbing of one SFT run (defaults: the paper's, TASKS.md §1.4)."""
 
     dataset: str = ""  # canonical dataset URI (local dir or s3://); the pipeline passes its Dataset here
+    datasets: Mixture | None = None  # weighted mixture instead of `dataset` (components/sft/mixture.py)
     eval_dataset: str = ""  # held-out canonical dataset for teacher-forced evaluation ("" = none)
     eval_samples: int = 64
     output: str = ".vrt/sft"  # checkpoints and the final model go under this URI
@@ -78,6 +80,7 @@ class SFTConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        self._check_datasets()
         per_step = self.micro_batch_size * self.num_workers
         if self.global_batch_size % per_step:
             lower = max(per_step, self.global_batch_size // per_step * per_step)
@@ -85,6 +88,19 @@ class SFTConfig:
                 f"sft.global_batch_size={self.global_batch_size} is not divisible by micro_batch_size x num_workers "
                 f"= {per_step}: set sft.global_batch_size={lower} (or {lower + per_step}), or change num_workers"
             )
+
+    def _check_datasets(self) -> None:
+        """`datasets` parsed into (uri, weight) pairs; it and `dataset` exclude each other."""
+        if self.datasets is None:
+            return
+        object.__setattr__(self, "datasets", parse_mixture(self.datasets, "sft.datasets"))
+        if self.dataset:
+            raise UserError("sft.dataset and sft.datasets are both set: set one (sft.dataset= empties the single one)")
+
+    @property
+    def mixture(self) -> Mixture:
+        """The training sources with their weights: `datasets`, or `dataset` at weight 1 (() when neither)."""
+        return self.datasets or (((self.dataset, 1.0),) if self.dataset else ())
 
     @property
     def grad_accum(self) -> int:

@@ -17,6 +17,7 @@ So a row group is read by one loader process of one worker (those cut at a bound
 A micro-batch left empty by a short last step carries a zero-weight filler row already read
 by that loader (no gradient), so every worker runs the same number of forward passes.
 Resuming at step k replays exactly the batches an uninterrupted run would have seen.
+A mixture of datasets (components/sft/mixture.py) supplies its own stream in step 1.
 Readers fetch single row groups by byte range (vrt.data.rowgroups) and keep a few decoded.
 
     plan = StepPlan(rows_per_shard=(50, 50), global_batch=8, workers=2, accum=2, seed=0)
@@ -162,7 +163,7 @@ def _window_shuffle(part: tuple[RowRef, ...], span: int, rng: np.random.Generato
 @functools.lru_cache(maxsize=16)
 def _layout(plan: StepPlan, epoch: int, rank: int) -> tuple[tuple[RowRef, ...], ...]:
     """The worker's micro-batches of one epoch, in order (steps x accum)."""
-    stream = _epoch_stream(plan.row_groups, plan.seed, epoch)
+    stream = plan.epoch_order(epoch)  # one dataset's, or a mixture's (components/sft/mixture.py)
     quotas = [sum(plan._micro_sizes(r)) for r in range(plan.workers)]
     piece = _cut(stream, quotas)[rank]
     sizes = plan._micro_sizes(rank)
@@ -211,9 +212,6 @@ class RowSource:
             group, at = self._locate(shard, row)
             out.append(self._table(shard, group).slice(at, 1).to_pylist()[0])
         return out
-
-
-ShardRows = RowSource  # the name the GRPO recipe imports
 
 
 class MicroBatchSource:

@@ -24,6 +24,7 @@ from components.sft.checkpoint import resolve_resume
 from components.sft.config import RESUME_LATEST, TrainConfig, config_from_raw
 from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
+from components.sft.mixture import Mixture, MixtureRows
 from vrt import storage
 from vrt.console import console
 from vrt.errors import UserError
@@ -46,21 +47,29 @@ def storage_target(output: str) -> tuple[str, Any]:
     return output, None
 
 
-def log_datasets(uri: str, eval_uri: str) -> None:
-    """Each dataset's manifest as an MLflow input (name source@revision, digest from the manifest)."""
+def log_datasets(training: Mixture, eval_uri: str) -> None:
+    """Each source's manifest as an MLflow input (name source@revision, digest from the manifest, weight tag)."""
     import mlflow
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    for role, data_uri in (("training", uri), ("evaluation", eval_uri)):
-        if data_uri:
-            manifest = open_dataset(data_uri)
-            location = data_uri if storage.is_s3(data_uri) else str(Path(data_uri).resolve())
-            with warnings.catch_warnings():  # mlflow registers the local-file source class twice and warns
-                warnings.simplefilter("ignore", UserWarning)
-                source = resolve_dataset_source(storage.join(location, "manifest.json"))
-            ds = MetaDataset(source=source, name=f"{manifest.source}@{manifest.revision}", digest=manifest.sha256[:16])
-            mlflow.log_input(ds, context=role)
+    roles = [("training", uri, {"weight": f"{w:g}"}) for uri, w in training]
+    for role, data_uri, tags in roles + ([("evaluation", eval_uri, {})] if eval_uri else []):
+        manifest = open_dataset(data_uri)
+        location = data_uri if storage.is_s3(data_uri) else str(Path(data_uri).resolve())
+        with warnings.catch_warnings():  # mlflow registers the local-file source class twice and warns
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(storage.join(location, "manifest.json"))
+        ds = MetaDataset(source=source, name=f"{manifest.source}@{manifest.revision}", digest=manifest.sha256[:16])
+        mlflow.log_input(ds, context=role, tags=tags or None)
+
+
+def check_sources(section: Any, name: str) -> None:
+    """Every training source of the `name` section (sft or grpo) is a non-empty canonical dataset."""
+    if not section.mixture:
+        raise UserError(f"{name}.dataset is empty: set {name}.dataset=<canonical dataset URI> (local dir or s3://), "
+                        f"or {name}.datasets={{URI: weight, ...}} for a mixture")
+    MixtureRows.open(section.mixture, f"{name}.datasets" if section.datasets else f"{name}.dataset")
 
 
 def forwarded_env(use_gpu: bool, tracking: str) -> dict[str, str]:
@@ -99,6 +108,9 @@ def absolute_paths(section: dict[str, Any], values: Any, keys: tuple[str, ...]) 
         value = getattr(values, key)
         if value and not storage.is_s3(value) and value != RESUME_LATEST:
             out[key] = str(Path(value).resolve())
+    if getattr(values, "datasets", None):  # a mixture's local sources too
+        out["datasets"] = [{"uri": uri if storage.is_s3(uri) else str(Path(uri).resolve()), "weight": w}
+                           for uri, w in values.datasets]
     return out
 
 
@@ -118,16 +130,14 @@ def run_local(tc: TrainConfig, ray_address: str | None = None) -> ModelManifest:
 
     tc = _absolute(tc)
     sft = tc.sft
-    if not sft.dataset:
-        raise UserError("sft.dataset is empty: set sft.dataset=<canonical dataset URI> (local dir or s3://)")
-    open_dataset(sft.dataset)
+    check_sources(sft, "sft")
     run_name = _run_name(tc)
     run_dir = storage.join(sft.output, run_name)
     resume = resolve_resume(sft.resume_from, sft.output)
     if sft.resume_from and not resume:
         console.print(f"sft.resume_from={sft.resume_from}: no checkpoint under {sft.output} yet, starting fresh")
     with step_run("sft", params=tc.to_params(), tags={"vrt.preset": tc.model, "vrt.run_dir": run_dir}) as run:
-        log_datasets(sft.dataset, sft.eval_dataset)
+        log_datasets(sft.mixture, sft.eval_dataset)
         job = {"raw": tc.raw, "source": tc.source, "run_dir": run_dir, "resume": resume,
                "run_id": run.info.run_id, "tracking_uri": tracking_uri(), "eval_dataset": sft.eval_dataset}
         if not ray.is_initialized():
@@ -185,8 +195,10 @@ def run_kubernetes(tc: TrainConfig, image: str) -> ModelManifest:
     """Create the RayJob, stream its logs until it ends, then read the model manifest it published."""
     from vrt.k8s.rayjob import run_rayjob
 
-    if not storage.is_s3(tc.sft.output) or not storage.is_s3(tc.sft.dataset):
-        raise UserError("runtime kubernetes needs sft.output and sft.dataset on s3:// (the pods share no disk)")
+    uris = [uri for uri, _ in tc.sft.mixture]
+    if not storage.is_s3(tc.sft.output) or not uris or not all(storage.is_s3(uri) for uri in uris):
+        raise UserError("runtime kubernetes needs sft.output and sft.dataset (or each of sft.datasets) on s3:// "
+                        "(the pods share no disk)")
     run_name = _run_name(tc)
     manifest = rayjob_manifest(tc, image, run_name)
     run_rayjob(manifest, timeout_s=tc.sft.k8s_timeout_s + 600, emit=lambda line: console.print(line, highlight=False))

@@ -20,8 +20,9 @@ import torch
 
 from components.sft import checkpoint as ckpt
 from components.sft.config import config_from_raw
-from components.sft.ingest import MicroBatchSource, RowSource, StepPlan, micro_batch_loader, open_dataset
+from components.sft.ingest import MicroBatchSource, RowSource, micro_batch_loader, open_dataset
 from components.sft.metrics import MlflowSink, StepMetrics
+from components.sft.mixture import MixturePlan, MixtureRows, step_source_counts
 from vrt import storage
 
 FAULT_MARKER = "fault_injected"
@@ -65,14 +66,13 @@ class SFTRecipe:
         torch.manual_seed(self.sft.seed)
         model = RSa2VA.from_preset(load_preset(self.cfg.model), seed=self.sft.seed).to(self.device)
         self.processor = model.processor
-        manifest = open_dataset(self.sft.dataset)
-        self.rows = RowSource(self.sft.dataset, manifest)
-        self.plan = StepPlan.for_dataset(self.rows, self.sft.global_batch_size, self.world, self.sft.grad_accum,
-                                         self.sft.seed, self.sft.loader_workers)
+        self.rows = MixtureRows.open(self.sft.mixture, "sft.datasets")
+        self.plan = MixturePlan.for_mixture(self.rows, self.sft.global_batch_size, self.world, self.sft.grad_accum,
+                                            self.sft.seed, self.sft.loader_workers)
         self.total = self.sft.max_steps or self.sft.epochs * self.plan.steps_per_epoch
         self.engine = make_engine(model, self.sft, self.total)
         self.expect = {"world": self.world, "global_batch_size": self.sft.global_batch_size,
-                       "dataset_sha256": manifest.sha256, "strategy": self.sft.strategy, "seed": self.sft.seed,
+                       "dataset_sha256": self.rows.digest, "strategy": self.sft.strategy, "seed": self.sft.seed,
                        "loader_workers": self.sft.loader_workers}  # the data plan depends on it
         self.step = self._restore()
         self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
@@ -128,6 +128,8 @@ class SFTRecipe:
             grad_norm = norm if stepped else grad_norm
             acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
         values = acc.reduce(time.perf_counter() - start)
+        counts = step_source_counts(self.plan, self.step, self.rank, self.device)
+        values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"grad_norm": grad_norm, "lr": lr, "epoch": self.step / self.plan.steps_per_epoch}
 
     def _log(self, values: dict[str, float], step: int, prefix: str = "") -> None:
@@ -189,7 +191,7 @@ class SFTRecipe:
             if self.rank == 0:
                 for tensor in [*self.engine.module.parameters(), *self.engine.module.buffers()]:
                     tensor.data = tensor.data.clone()  # out of the engine's flat buffers: safetensors saves views badly
-                lineage = {"dataset": self.sft.dataset, "dataset_sha256": self.expect["dataset_sha256"],
+                lineage = {"dataset": self.rows.label, "dataset_sha256": self.expect["dataset_sha256"],
                            "config": self.cfg.source, "mlflow_run_id": self.job["run_id"],
                            "resumed_from": self.job["resume"], "base": f"preset:{self.cfg.model}"}
                 metrics = {f"eval_{k}": v for k, v in after.items()}

@@ -28,6 +28,7 @@ class CountingS3(ThreadedMotoServer):
         self.lock = threading.Lock()
         self.gets: Counter = Counter()  # key -> GET requests
         self.get_bytes = 0
+        self.key_bytes: Counter = Counter()  # key -> bytes served by GETs
         self._saved: dict[str, str | None] = {}
 
     def _count(self, app):
@@ -37,6 +38,7 @@ class CountingS3(ThreadedMotoServer):
                 with self.lock:
                     self.gets[environ["PATH_INFO"]] += 1
                     self.get_bytes += len(body)
+                    self.key_bytes[environ["PATH_INFO"]] += len(body)
             return [body]
 
         return counted
@@ -51,6 +53,7 @@ class CountingS3(ThreadedMotoServer):
         with self.lock:
             self.gets.clear()
             self.get_bytes = 0
+            self.key_bytes.clear()
 
     def __enter__(self) -> Self:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request

@@ -128,3 +128,26 @@ def test_checkpoints_and_model_go_to_s3(env, s3_bucket) -> None:
                  "step_0000002/rng_rank1.safetensors", "model/model.safetensors", "model_manifest.json"):
         assert name in names, name
     assert find_latest(f"{s3_bucket}/sft") == f"{s3_bucket}/sft/s3run/step_0000002"
+
+
+def test_mixture_logs_samples_per_source_and_every_source(env) -> None:
+    from mlflow import MlflowClient
+
+    from components.sft.mixture import MixturePlan, MixtureRows, parse_mixture
+
+    mixture = parse_mixture({env["data"]: 1, env["eval"]: 2}, "sft.datasets")
+    manifest = _train(env, "mix", "sft.dataset=", f"sft.datasets={{{env['data']}: 1, {env['eval']}: 2}}")
+    rows = MixtureRows.open(mixture, "sft.datasets")
+    plan = MixturePlan.for_mixture(rows, 4, 2, 2, seed=0, loaders=1)
+    expected = [plan.source_counts(plan.global_batch_rows(s)) for s in range(STEPS)]
+    logged = [[v for _, v in _history("mix", f"samples/vrt-80k.{i}")] for i in (0, 1)]
+    assert [list(c) for c in zip(*logged, strict=True)] == [[float(n) for n in c] for c in expected]
+    assert sum(sum(c) for c in expected) == 4 * STEPS and all(sum(c) > 0 for c in zip(*expected, strict=True))
+    assert manifest.lineage["dataset"] == f"{env['data']}*1 + {env['eval']}*2"
+    assert manifest.lineage["dataset_sha256"] == rows.digest != rows.sources[0].manifest.sha256
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name("sft-tests").experiment_id],
+                                "tags.`vrt.run_dir` LIKE '%/mix'")
+    weights = sorted((i.dataset.digest, {t.key: t.value for t in i.tags}.get("weight"))
+                     for i in run.inputs.dataset_inputs)  # the eval set is source 2: MLflow keeps one input
+    assert weights == sorted((s.manifest.sha256[:16], w) for s, w in zip(rows.sources, ("1", "2"), strict=True))
