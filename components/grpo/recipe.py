@@ -176,7 +176,7 @@ class GRPORecipe:
         self.rollouts.sync(self.policy)
         update_s = time.perf_counter() - rewarded - reward_s
         values = stats.reduce(reward_s, update_s, time.perf_counter() - start)
-        counts = step_source_counts(self.plan, self.step, self.rank, self.device)
+        counts = step_source_counts(self.plan, self.step, self.rank)
         values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"lr": self.engine.lr(), "epoch": self.step / self.plan.steps_per_epoch}
 

@@ -209,17 +209,15 @@ class MixturePlan(StepPlan):
         return np.bincount(found, minlength=len(self.sources)).astype(int).tolist()
 
 
-def step_source_counts(plan: MixturePlan, step: int, rank: int, device: Any = "cpu") -> list[float]:
+def step_source_counts(plan: MixturePlan, step: int, rank: int) -> list[float]:
     """Rows of each source in optimizer step `step`: this worker's, summed over the workers when distributed
-    (a collective: every rank calls it; `device` is where the backend reduces, cuda for nccl)."""
+    (a collective: every rank calls it)."""
     import torch
-    import torch.distributed as dist
+
+    from components.sft.metrics import all_reduce_sum
 
     mine = [ref for micro in plan.micro_batches(step, rank) for ref in micro]
-    counts = torch.tensor(plan.source_counts(mine), dtype=torch.float64, device=device)
-    if dist.is_initialized():
-        dist.all_reduce(counts)
-    return counts.tolist()
+    return all_reduce_sum(torch.tensor(plan.source_counts(mine), dtype=torch.float64)).tolist()
 
 
 def _source_draws(plan: MixturePlan, source: int, epoch: int) -> list[RowRef]:

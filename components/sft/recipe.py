@@ -128,7 +128,7 @@ class SFTRecipe:
             grad_norm = norm if stepped else grad_norm
             acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
         values = acc.reduce(time.perf_counter() - start)
-        counts = step_source_counts(self.plan, self.step, self.rank, self.device)
+        counts = step_source_counts(self.plan, self.step, self.rank)
         values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"grad_norm": grad_norm, "lr": lr, "epoch": self.step / self.plan.steps_per_epoch}
 
