@@ -6,7 +6,7 @@
 Defaults follow the paper (TASKS.md §1.5): group size 4, temperature 1.2, top-p 0.9, 1024 new
 tokens, lr 1e-5, 1 epoch, no KL, SAM 2 decoder frozen, rewards format + answer IoU, loss averaged
 per sequence then over sequences. The `4b` preset adds the authors' weight decay 0.05 and their
-auxiliary mask loss (`mask_loss`, docs/fidelity-grpo.md). Overrides
+auxiliary mask loss (`mask_loss`, docs/fidelity.md). Overrides
 are `grpo.key=value` (YAML values); a bare `key=value` means `grpo.key`; `grpo.rewards.NAME=w`
 sets one reward weight. The preset loader and override syntax are the SFT step's.
 """

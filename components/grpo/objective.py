@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from models.losses import mask_bce, mask_dice
+from models.losses import mask_bce, mask_dice, sample_points
 
 ADV_EPS = 1e-4
 REDUCTIONS = ("sequence", "token")
@@ -116,13 +116,20 @@ def policy_loss(
 
 
 def union_mask_loss(
-    logits: torch.Tensor, keep: torch.Tensor, gt: torch.Tensor, bce_weight: float, dice_weight: float
+    logits: torch.Tensor,
+    keep: torch.Tensor,
+    gt: torch.Tensor,
+    bce_weight: float,
+    dice_weight: float,
+    points: tuple[int, float, float] | None = None,
 ) -> torch.Tensor:
     """bce_weight·BCE + dice_weight·Dice of one rollout's union mask against the GT union.
 
     `logits` (K, h, w) are the low-res mask logits of the rollout's `[SEG]`s; those with `keep` False
     (its reasoning `[SEG]`s) are multiplied by 0 before the pixel-wise max over K, as the authors do
     (so they still take part in the max at logit 0). The union is resized bilinearly to `gt`'s (H, W).
+    `points` = (num_points, oversample_ratio, importance_ratio): the losses on uncertainty-sampled points
+    (`models.losses.sample_points`, the authors' `loss_sample_points`); None: on every pixel.
     """
     if logits.ndim != 3 or keep.shape != (logits.shape[0],) or gt.ndim != 2:
         raise ValueError(
@@ -133,4 +140,6 @@ def union_mask_loss(
     union = kept.max(dim=0).values
     pred = F.interpolate(union[None, None], size=tuple(gt.shape), mode="bilinear")[0]
     target = gt.to(pred.device, torch.float32)[None]
+    if points is not None:
+        pred, target = sample_points(pred, target, *points)
     return bce_weight * mask_bce(pred, target) + dice_weight * mask_dice(pred, target)

@@ -169,6 +169,9 @@ class PolicyLogProbs(nn.Module):
         """Mean over groups of `union_mask_loss` on each best rollout (0 for one without `[SEG]`)."""
         model, weights = self.model, self.model.preset.loss
         zero = sum(p.sum() * 0.0 for p in model.seg_projection.parameters())  # every rank touches the MLP
+        points = None
+        if weights.mask_loss == "points":  # as in SFT: the preset's point-sampled loss
+            points = (weights.num_points, weights.oversample_ratio, weights.importance_ratio)
         losses = []
         for row, keep, gt in zip(targets.rows, targets.keep, targets.gt):
             ids = batch["input_ids"][row : row + 1]
@@ -179,5 +182,5 @@ class PolicyLogProbs(nn.Module):
                 losses.append(zero)
                 continue
             flags = torch.tensor(keep, dtype=torch.bool)
-            losses.append(zero + union_mask_loss(logits[0], flags, gt, weights.bce, weights.dice))
+            losses.append(zero + union_mask_loss(logits[0], flags, gt, weights.bce, weights.dice, points))
         return torch.stack(losses).mean() if losses else zero

@@ -6,7 +6,7 @@
 
 Registry (`REWARDS`): `vrt_format`, `vrt_answer_iou`, `vrt_answer_iou_hungarian`, `think_format`,
 `no_repeat` (here) and `seg_zero`, `vision_reasoner` (`box_rewards.py`). The `vrt_*` rewards are
-the authors' (docs/fidelity-grpo.md gives their file:line). A completion that cannot be parsed
+the authors' (docs/fidelity.md gives their file:line). A completion that cannot be parsed
 earns 0 from every reward that needs parsing; no reward raises on model output.
 """
 

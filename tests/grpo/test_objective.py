@@ -139,3 +139,21 @@ def test_token_logprobs():
     logits = torch.tensor([[[0.0, math.log(3.0)], [math.log(3.0), 0.0]]])
     got = token_logprobs(logits, torch.tensor([[1, 1]]))
     assert got.flatten().tolist() == pytest.approx([math.log(0.75), math.log(0.25)])
+
+
+
+def test_union_mask_loss_on_sampled_points():
+    from models.losses import mask_bce, mask_dice, sample_points
+
+    logits = torch.linspace(-3, 3, 64).view(1, 8, 8)
+    gt = torch.zeros(8, 8, dtype=torch.bool)
+    gt[:, 4:] = True
+    torch.manual_seed(7)
+    got = union_mask_loss(logits, torch.tensor([True]), gt, 2.0, 0.5, points=(100, 3.0, 0.75))
+    torch.manual_seed(7)
+    pred, target = sample_points(logits, gt[None].float(), 100, 3.0, 0.75)
+    assert pred.shape == (1, 100)
+    assert got.item() == pytest.approx((2.0 * mask_bce(pred, target) + 0.5 * mask_dice(pred, target)).item())
+    dense = union_mask_loss(logits, torch.tensor([True]), gt, 2.0, 0.5)
+    assert dense.item() == pytest.approx((2.0 * mask_bce(logits, gt[None]) + 0.5 * mask_dice(logits, gt[None])).item())
+    assert got.item() != pytest.approx(dense.item())
