@@ -11,11 +11,13 @@ Called by `components/dataset/component.py`; usable directly:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from vrt.data.prepare import PrepareConfig, prepare
 from vrt.data.synth import synthesize_to
+from vrt.errors import UserError
 
 FORMAT = "vrt-canonical-parquet"
 
@@ -30,6 +32,11 @@ def prepare_pointer(
     source: str, from_uri: str, out_uri: str, revision: str, pointer_path: str
 ) -> dict[str, Any]:
     """Prepare `source` into `out_uri`, write the pointer JSON to `pointer_path`, and return it."""
+    if from_uri.startswith("hf://") and not re.fullmatch(r"[0-9a-f]{40}", revision or ""):
+        raise UserError(
+            f"revision {revision!r} for {from_uri} is not a commit sha: pin the dataset with the pipeline "
+            "parameter revision=<40-hex sha> (vrt pipeline submit --param revision=<sha>)"
+        )
     manifest = prepare(PrepareConfig(source=source, from_uri=from_uri, out_uri=out_uri, revision=revision))
     pointer = {
         "uri": out_uri,

@@ -112,7 +112,7 @@ def register_model(
     metrics: dict[str, Any],
     name: str,
     cfg: GateConfig,
-    dataset: dict[str, Any] | None = None,
+    datasets: dict[str, dict[str, Any]] | None = None,
     pipeline_run_id: str = "",
 ) -> RegisterResult:
     """Register the model of `artifact_path` under `name` with `metrics`, then gate it (see registry.gate)."""
@@ -128,7 +128,7 @@ def register_model(
             f"metrics lack {', '.join(missing)} (have: {', '.join(sorted(values)) or 'none'}); "
             "pass the evaluate step's metrics or change the gate's primary/guards"
         )
-    tags = lineage_tags(artifact, dataset or {}, pipeline_run_id)
+    tags = lineage_tags(artifact, (datasets or {}).get("training") or {}, pipeline_run_id)
     tags.update({f"{registry.METRIC_PREFIX}{k}": repr(v) for k, v in values.items()})
     with tempfile.TemporaryDirectory(prefix="vrt-register-") as tmp:
         model_dir = storage.download_dir(str(artifact["uri"]), Path(tmp) / "model")

@@ -42,8 +42,10 @@ def test_4b_gpu_steps_carry_accelerator_limits_node_selector_tolerations(tmp_pat
         assert res["accelerator"]["resourceType"] == "nvidia.com/gpu"
         assert res["accelerator"]["resourceCount"] == "1"
         assert (res["resourceCpuLimit"], res["resourceMemoryLimit"]) == ("8", "64Gi")
-        assert k8s[name]["nodeSelector"] == {"labels": {"vrt.io/pool": "gpu"}}
-        assert k8s[name]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+        assert k8s[name]["nodeSelector"] == {"labels": {"vrt.dev/gpu-pool": "true"}}
+        assert k8s[name]["tolerations"] == [
+            {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Equal", "value": "present"}
+        ]
     for name in set(executors) - set(GPU_STEPS):
         assert "accelerator" not in executors[name]["container"].get("resources", {})
     # The training steps are CPU launchers: their GPU settings pass through to the RayJob workers.
@@ -97,4 +99,4 @@ def test_gpu_overrides_reach_the_rayjob_config():
     )
     tc = load_train_config("4b", gpu_overrides(cfg))
     assert (tc.gpu.count, dict(tc.gpu.node_selector)) == (4, {"pool": "a100"})
-    assert tc.gpu.tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert tc.gpu.tolerations == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]

@@ -35,7 +35,7 @@ def registered(mlflow_server, tmp_path_factory):
             m,
             "vrt-reg",
             CFG,
-            dataset={"uri": "s3://data/ds"},
+            datasets={"training": {"uri": "s3://data/ds"}},
             pipeline_run_id=f"run-{i}",
         )
         for i, m in enumerate(runs)
