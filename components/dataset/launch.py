@@ -24,19 +24,18 @@ from vrt.data.manifest import Manifest, read_manifest
 from vrt.data.prepare import PrepareConfig
 from vrt.errors import UserError
 
-FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
-
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """The conversion RayJob: CPU workers only (no GPU), Secrets passed by reference."""
+    """The conversion RayJob: CPU workers only (no GPU), Secrets passed by reference. Namespace and Secrets
+    default to the platform's (vrt.k8s.platform: the step pod's namespace, the Secrets the chart declares)."""
 
-    namespace: str = "vrt"
+    namespace: str = ""  # "": the step pod's namespace
     image: str = ""  # default: the train image (it has Ray)
     workers: int = 4
     cpus_per_worker: int = 8
     memory_per_worker: str = "16Gi"  # a conversion process stays under 1.5 GB (benchmarks/data_scale.py)
-    secrets: tuple[str, ...] = ("vrt-s3",)
+    secrets: tuple[str, ...] | None = None  # None: the Secrets this install declares
     timeout_s: int = 86400
 
     def __post_init__(self) -> None:
@@ -58,13 +57,15 @@ def entrypoint(cfg: PrepareConfig, tasks: int) -> str:
 
 def rayjob_manifest(cfg: PrepareConfig, cluster: ClusterSettings, name: str) -> dict[str, Any]:
     from components.images import TRAIN_IMAGE
+    from vrt.k8s import platform
     from vrt.k8s.rayjob import RayJobSpec, build_rayjob
 
+    secrets = platform.secret_names() if cluster.secrets is None else list(cluster.secrets)
     spec = RayJobSpec(
-        name=name, namespace=cluster.namespace, image=cluster.image or TRAIN_IMAGE,
+        name=name, namespace=platform.namespace(cluster.namespace), image=cluster.image or TRAIN_IMAGE,
         entrypoint=entrypoint(cfg, cluster.workers * cluster.cpus_per_worker), workers=cluster.workers,
         worker_cpus=cluster.cpus_per_worker, worker_memory=cluster.memory_per_worker,
-        env={k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}, env_from_secrets=list(cluster.secrets),
+        env={k: os.environ[k] for k in platform.WORKLOAD_ENV if os.environ.get(k)}, env_from_secrets=secrets,
         active_deadline_s=cluster.timeout_s, labels={"vrt.io/step": "dataset", "vrt.io/source": cfg.source},
     )
     return build_rayjob(spec)

@@ -11,6 +11,7 @@ Called by `components/dataset/component.py`; usable directly:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ def prepare_pointer(
 ) -> dict[str, Any]:
     """Prepare `source` into `out_uri` (in a local process pool, or as Ray tasks of a RayJob with runtime
     `kubernetes`), write the pointer JSON to `pointer_path`, and return it."""
+    if from_uri.startswith("hf://") and not re.fullmatch(r"[0-9a-f]{40}", revision or ""):
+        raise UserError(
+            f"revision {revision!r} for {from_uri} is not a commit sha: pin the dataset with the pipeline "
+            "parameter revision=<40-hex sha> (vrt pipeline submit --param revision=<sha>)"
+        )
     cfg = PrepareConfig(source=source, from_uri=from_uri, out_uri=out_uri, revision=revision)
     if runtime == "local":
         manifest = prepare(cfg)

@@ -71,8 +71,8 @@ class GRPOConfig:
     keep_checkpoints: int = 2
     max_failures: int = 0
     seed: int = 0
-    k8s_namespace: str = "vrt"
-    k8s_secrets: tuple[str, ...] = ("vrt-s3", "vrt-mlflow")
+    k8s_namespace: str = ""
+    k8s_secrets: tuple[str, ...] = ("vrt-s3-credentials", "vrt-mlflow-client")
     k8s_timeout_s: int = 172800
 
     def __post_init__(self) -> None:

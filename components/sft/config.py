@@ -57,8 +57,8 @@ class SFTConfig:
     loader_workers: int = 1  # processes that decode and collate batches (0 = in the training thread)
     seed: int = 0
     fault_at_step: int = 0  # chaos test: the last worker dies once at this step (0 = never)
-    k8s_namespace: str = "vrt"  # runtime kubernetes: namespace of the RayJob
-    k8s_secrets: tuple[str, ...] = ("vrt-s3", "vrt-mlflow")  # Secrets passed to the pods as env (by reference)
+    k8s_namespace: str = ""  # runtime kubernetes: namespace of the RayJob
+    k8s_secrets: tuple[str, ...] = ("vrt-s3-credentials", "vrt-mlflow-client")  # Secrets passed to the pods as env (by reference)
     k8s_timeout_s: int = 172800  # RayJob activeDeadlineSeconds and the watch timeout
 
     def __post_init__(self) -> None:

@@ -30,7 +30,7 @@ from vrt.console import console
 from vrt.errors import UserError
 
 CONFIG_ENV = "VRT_SFT_CONFIG"
-FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "VRT_PARENT_RUN_ID", "VRT_EXPERIMENT", "AWS_ENDPOINT_URL")
+FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "VRT_PARENT_RUN_ID", "VRT_EXPERIMENT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
 
 
 def _run_name(tc: TrainConfig) -> str:

@@ -17,8 +17,18 @@ from vrt.errors import UserError
 CFG = PrepareConfig("vrt-80k", "s3://raw/vrt-80k", "s3://b/ds/train", revision="abc", shard_size=500)
 
 
+@pytest.fixture(autouse=True)
+def _platform_env(monkeypatch) -> None:
+    """The step pod's environment as the pipeline wires it from the chart (vrt.k8s.platform)."""
+    for key, value in {"VRT_NAMESPACE": "ml-team", "VRT_S3_CREDENTIALS_SECRET_NAME": "vrt-s3-credentials",
+                       "VRT_MLFLOW_CLIENT_SECRET_NAME": "vrt-mlflow-client", "VRT_SERVICE_ACCOUNT": "vrt-runner",
+                       "MLFLOW_TRACKING_URI": "http://mlflow:5000"}.items():
+        monkeypatch.setenv(key, value)
+
+
 def test_rayjob_runs_the_cli_with_ray_tasks_on_cpu_workers() -> None:
     m = rayjob_manifest(CFG, ClusterSettings(workers=3, cpus_per_worker=8), "prepare-vrt-80k-1")
+    assert m["metadata"]["namespace"] == "ml-team"
     spec = m["spec"]
     assert shlex.split(spec["entrypoint"]) == [
         "python", "-m", "vrt.cli.main", "data", "prepare", "--source", "vrt-80k", "--from", "s3://raw/vrt-80k",
@@ -28,7 +38,9 @@ def test_rayjob_runs_the_cli_with_ray_tasks_on_cpu_workers() -> None:
     assert (group["groupName"], group["replicas"]) == ("cpu-workers", 3)
     container = group["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "8", "memory": "16Gi"}
-    assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3"}}]
+    assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3-credentials"}},
+                                    {"secretRef": {"name": "vrt-mlflow-client"}}]
+    assert group["template"]["spec"]["serviceAccountName"] == "vrt-runner"
     assert m["metadata"]["labels"]["vrt.io/step"] == "dataset"
 
 

@@ -16,9 +16,10 @@ def test_tiny_generates_data_and_overrides_apply():
     assert (s.data.generated, s.data.n_train, s.data.n_bench, s.work_uri) == (True, 8, 16, "s3://bucket/run")
 
 
-def test_real_presets_require_a_pinned_revision():
+def test_real_presets_compile_without_a_revision_but_refuse_a_bad_one():
+    assert load_settings("4b").data.revision == ""  # the run supplies it (--param revision=<sha>)
     with pytest.raises(UserError, match="is not a commit sha: pin the dataset revision"):
-        load_settings("4b")
+        load_settings("4b", {"data.revision": "main"})
     s = load_settings("4b", {"data.revision": "a" * 40})
     assert (s.data.generated, s.data.train_from) == (False, "hf://datasets/HarborYuan/VisualReasoningTracer")
 

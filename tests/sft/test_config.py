@@ -100,7 +100,7 @@ def test_gpu_settings_for_the_pipeline() -> None:
         "accelerator_limit": 1,
         "cpu_limit": "8",
         "memory_limit": "64Gi",
-        "node_selector": {"vrt.io/pool": "gpu"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "node_selector": {"vrt.dev/gpu-pool": "true"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}],
     }
     assert gpu_settings("tiny")["accelerator_limit"] == 0
