@@ -102,8 +102,12 @@ class GenerationMixin:
         return [_cut_at_eos(row, proc.eos_token_id) for row in completions]
 
     @torch.no_grad()
-    def masks_for_sequences(self, images, questions, completions: list[list[int]]) -> list[Trace]:
-        """Teacher-forced pass over prompt + given completion ids: one mask (RLE, image size) per `[SEG]`."""
+    def masks_for_sequences(
+        self, images, questions, completions: list[list[int]], low_res: bool = False
+    ) -> list[Trace]:
+        """Teacher-forced pass over prompt + given completion ids: one mask (RLE) per `[SEG]`, at image size,
+        or (`low_res`) SAM 2's low-res logits > 0 as they come out of the decoder (256² for a 1024 SAM), the
+        masks the authors' GRPO reward compares."""
         proc = self.processor
         completions = [_cut_at_eos(list(ids), proc.eos_token_id) for ids in completions]
         batch = proc.sequence_batch(images, questions, completions)
@@ -121,7 +125,10 @@ class GenerationMixin:
             height, width = batch["image_sizes"][b]
             masks = []
             if logits[b].shape[0]:
-                full = masks_at_image_size(logits[b], proc.settings.sam_image_size, height, width)
+                if low_res:
+                    full = logits[b] > 0  # sigmoid > 0.5
+                else:
+                    full = masks_at_image_size(logits[b], proc.settings.sam_image_size, height, width)
                 masks = [encode_rle(m.cpu().numpy()) for m in full]
             text = decode_completion(proc.tokenizer, ids, proc.seg_token_id, proc.eos_token_id).strip()
             traces.append(Trace.build(text, masks, [float(s) for s in scores[b]], ids))

@@ -136,3 +136,19 @@ def test_predict_marks_truncation_and_uses_the_preset_budget(tiny_model, images_
     tiny_model.predict(images[:1], questions[:1])
     assert seen[-1] == 0  # 0 = the preset's budget, resolved in generate_ids
     assert tiny_model.preset.max_new_tokens == 256
+
+
+def test_masks_for_sequences_low_res_are_the_decoders_logits_above_zero(tiny_model, images_questions):
+    images, questions = images_questions
+    tok = tiny_model.processor.tokenizer
+    ids = [tok("<answer><obj1> [SEG]</answer>", add_special_tokens=False)["input_ids"]]
+    (low,) = tiny_model.masks_for_sequences(images[:1], questions[:1], ids, low_res=True)
+    batch = tiny_model.processor.sequence_batch(images[:1], questions[:1], ids)
+    inputs = tiny_model._to_device(batch)
+    with torch.no_grad():
+        out = tiny_model.vlm(**inputs, output_hidden_states=True, use_cache=False)
+        logits, _ = tiny_model.seg_masks(inputs["input_ids"], out.hidden_states[-1], batch["sam_pixel_values"])
+    side = tiny_model.processor.settings.sam_image_size // 4  # SAM 2's low-res masks: a quarter of its input
+    assert logits[0].shape[-2:] == (side, side)
+    assert low.masks[0]["size"] == [side, side]
+    assert (decode(low.masks[0]) == (logits[0][0] > 0).numpy()).all()
