@@ -28,15 +28,16 @@ from components.sft.config import gpu_settings
 from pipelines.settings import PipelineSettings
 from vrt.k8s import platform
 
-# CPU/memory (request, limit) per step kind; the dataset step is sized from the data-scale
-# benchmark (conversion holds one chunk of decoded records and the raw cache on local disk).
+# CPU/memory (request, limit) per step kind on a cluster. The dataset steps are launchers there: conversion
+# runs as Ray tasks of a RayJob whose workers are sized in components/dataset/launch.py from
+# benchmarks/data_scale.py. "data" is the in-pod work of generating data.
 SIZES = {
     "launcher": ("500m", "2", "1Gi", "4Gi"),
     "data": ("2", "4", "8Gi", "16Gi"),
     "evaluate": ("2", "4", "8Gi", "16Gi"),
     "register": ("1", "2", "4Gi", "16Gi"),
 }
-DATA_SCRATCH = "100Gi"  # ephemeral storage of the dataset step (raw download cache + shards)
+LAUNCHER_SCRATCH = "1Gi"  # a launcher's /tmp (the read-only root's only writable place): pointers and logs
 
 
 def size(task: dsl.PipelineTask, kind: str) -> dsl.PipelineTask:
@@ -191,13 +192,13 @@ def _hygiene(settings: PipelineSettings, gpu: dict, train, bench, sft_task, grpo
     # (`settings.cache_training`): a cached GRPO step would reuse last week's model silently.
     for task in (registered, served, *(() if settings.cache_training else (sft_task, grpo_task))):
         task.set_caching_options(False)
-    for task, kind in ((train, "data"), (bench, "data"), (sft_task, "launcher"), (grpo_task, "launcher"),
+    for task, kind in ((train, "launcher"), (bench, "launcher"), (sft_task, "launcher"), (grpo_task, "launcher"),
                        (predict_task, "evaluate"), (score, "evaluate"), (registered, "register"),
                        (served, "launcher")):
         _finish(settings, task, kind)
     if settings.runtime == "kubernetes":
-        for task in (train, bench):  # raw download and conversion scratch, bounded
-            kubernetes.empty_dir_mount(task, volume_name="scratch", mount_path="/tmp", size_limit=DATA_SCRATCH)
+        for task in (train, bench):  # the conversion itself runs in the RayJob (its raw cache is on S3)
+            kubernetes.empty_dir_mount(task, volume_name="scratch", mount_path="/tmp", size_limit=LAUNCHER_SCRATCH)
         kubernetes.add_pod_label(served, "vrt.io/role", "deployer")  # admitted by the predictor's NetworkPolicy
     for task in (sft_task, grpo_task, predict_task):
         place_on_gpus(task, gpu)

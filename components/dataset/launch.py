@@ -34,7 +34,9 @@ class ClusterSettings:
     image: str = ""  # default: the train image (it has Ray)
     workers: int = 4
     cpus_per_worker: int = 8
-    memory_per_worker: str = "16Gi"  # a conversion process stays under 1.5 GB (benchmarks/data_scale.py)
+    # benchmarks/data_scale.py: a conversion process peaks at ~0.25 GB (2250x1500 JPEGs, 30 RLEs, row
+    # groups of 32): 8 of them ~2 GB, plus the raw object each streams in and Ray's own processes
+    memory_per_worker: str = "6Gi"
     secrets: tuple[str, ...] | None = None  # None: the Secrets this install declares
     timeout_s: int = 86400
 

@@ -37,7 +37,7 @@ def test_rayjob_runs_the_cli_with_ray_tasks_on_cpu_workers() -> None:
     (group,) = spec["rayClusterSpec"]["workerGroupSpecs"]
     assert (group["groupName"], group["replicas"]) == ("cpu-workers", 3)
     container = group["template"]["spec"]["containers"][0]
-    assert container["resources"]["limits"] == {"cpu": "8", "memory": "16Gi"}
+    assert container["resources"]["limits"] == {"cpu": "8", "memory": "6Gi"}
     assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3-credentials"}},
                                     {"secretRef": {"name": "vrt-mlflow-client"}}]
     assert group["template"]["spec"]["serviceAccountName"] == "vrt-runner"

@@ -118,7 +118,9 @@ def test_4b_task_hygiene(tmp_path):
         assert "pip install" not in "\n".join(executor["container"]["command"]), name
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name in ("exec-prepare-dataset", "exec-prepare-dataset-2"):
-        assert k8s[name]["emptyDirMounts"] == [{"mountPath": "/tmp", "sizeLimit": "100Gi", "volumeName": "scratch"}]
+        assert k8s[name]["emptyDirMounts"] == [{"mountPath": "/tmp", "sizeLimit": "1Gi", "volumeName": "scratch"}]
+        # a launcher: conversion runs as Ray tasks of the RayJob it creates (components/dataset/launch.py)
+        assert spec["deploymentSpec"]["executors"][name]["container"]["resources"]["resourceMemoryLimit"] == "4Gi"
     assert k8s["exec-deploy"]["podMetadata"]["labels"] == {"vrt.io/role": "deployer"}
     for comp in spec["components"].values():
         for kind in ("parameters", "artifacts"):
