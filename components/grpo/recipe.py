@@ -108,7 +108,8 @@ class GRPORecipe:
             "prompts_per_step": self.g.prompts_per_step,
         }
         self.step = self._restore()
-        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
+        tracked = self.rank == 0 and bool(self.job["run_id"])  # no run id: untracked (the GPU check kit)
+        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if tracked else None
 
     def _restore(self) -> int:
         from vrt import storage

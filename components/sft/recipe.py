@@ -74,7 +74,8 @@ class SFTRecipe:
         self.expect = {"world": self.world, "global_batch_size": self.sft.global_batch_size,
                        "dataset_sha256": manifest.sha256, "strategy": self.sft.strategy, "seed": self.sft.seed}
         self.step = self._restore()
-        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
+        tracked = self.rank == 0 and bool(self.job["run_id"])  # no run id: untracked (the GPU check kit)
+        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if tracked else None
 
     def _restore(self) -> int:
         with self.worker.restart_checkpoint() as restarted:
