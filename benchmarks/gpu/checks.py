@@ -175,7 +175,7 @@ def sft_step(ctx: Ctx) -> None:
 
     step()
     _reset_peak(ctx)
-    seconds = _median_s(ctx, step, repeats=2 if ctx.cpu else 5)
+    seconds = _median_s(ctx, step, repeats=2 if ctx.cpu else 5, warmup=0)  # warmed up by the step above
     flops = lora_step_flops(model_counts(engine.module), stats["seq_tokens"], stats["patches"])
     ctx.record(step_s=seconds, tokens_per_s=stats["seq_tokens"] / seconds, peak_mem_gib=_peak_gib(ctx),
                model_tflop_per_step=flops / 1e12, model_tflops=flops / seconds / 1e12)
