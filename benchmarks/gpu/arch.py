@@ -48,12 +48,13 @@ def _on(device: torch.device, dtype: torch.dtype):
 
 
 def build(name: str, device: torch.device, dtype: torch.dtype):
-    """RSa2VA of preset `name`'s architecture, random weights (seed 0) created on `device` in `dtype`."""
+    """RSa2VA of preset `name`'s architecture, random weights (seed 0) created on `device` in `dtype`
+    (weights of the same seed differ between dtypes and devices: copy a state dict to compare two)."""
     from models import RSa2VA
 
-    with _on(device, dtype):
+    with _on(device, dtype):  # as RSa2VA.from_pretrained builds: fp32 RoPE tables stay fp32
         model = RSa2VA.from_preset(real_preset(name), seed=0)
-    return model.to(device=device, dtype=dtype)
+    return model.to(device=device)
 
 
 def synth_sample(image_side: int, n_objects: int = 3) -> dict:

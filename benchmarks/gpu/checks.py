@@ -123,9 +123,9 @@ def correctness(ctx: Ctx) -> None:
         return float((a.float().cpu() - b).norm() / b.norm())
 
     for dtype, tag in ((torch.float32, "_fp32"), (torch.bfloat16, "")):
-        dev = arch.build("tiny", torch.device("cpu"), torch.float32)
-        dev.load_state_dict(ref.state_dict())
-        dev = dev.to(device=ctx.device, dtype=dtype).eval()
+        dev = arch.build("tiny", torch.device("cpu"), dtype)
+        dev.load_state_dict(ref.state_dict())  # the reference's weights, rounded to dtype (as from_pretrained loads)
+        dev = dev.to(ctx.device).eval()
         with torch.no_grad():
             got = dev(**to_device(batch, ctx.device))
         (dev_trace,) = dev.masks_for_sequences([image], [question], [completion])
@@ -260,15 +260,15 @@ def predict(ctx: Ctx) -> None:
         return build_result(trace, query.image, query.overlay, {})
 
     result = serve()  # warm-up
-    times = []
-    for _ in range(3 if ctx.cpu else 10):
+    times: list[float] = []
+    for _ in range(3 if ctx.cpu else 10):  # recorded as it goes: a budget cut leaves the repeats done
         ctx.sync()
         start = time.perf_counter()
         result = serve()
         ctx.sync()
         times.append(time.perf_counter() - start)
-    ctx.record(preset=ctx.model, max_new_tokens=new_tokens, repeats=len(times),
-               p50_s=statistics.median(times), max_s=max(times), objects=len(result["objects"]))
+        ctx.record(preset=ctx.model, max_new_tokens=new_tokens, repeats=len(times), p50_s=statistics.median(times),
+                   max_s=max(times), objects=len(result["objects"]))
 
 
 CHECKS: dict[str, Callable[[Ctx], None]] = {

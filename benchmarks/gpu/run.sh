@@ -33,13 +33,13 @@ else
 fi
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 # name  check  preset  GPU budget (s); the CPU dry-run gives every check 300 s (a guard against hangs only)
-CHECKS="peak peak tiny 30
-correctness correctness tiny 45
-sft-2b sft 2b 70
-sft-4b sft 4b 90
-generate-4b generate 4b 75
-grpo-2b grpo 2b 85
-predict-2b predict 2b 75"
+CHECKS="peak peak tiny 20
+correctness correctness tiny 35
+sft-2b sft 2b 60
+sft-4b sft 4b 75
+generate-4b generate 4b 60
+grpo-2b grpo 2b 95
+predict-2b predict 2b 110"
 while read -r name check preset budget; do
   [ "$MODE" = cpu ] && budget=300
   start=$(date +%s)

@@ -143,3 +143,13 @@ def test_kubernetes_runtime_refuses_launcher_none() -> None:
 
     with pytest.raises(UserError, match="launcher 'none' is for runtime local"):
         run_sft(load_train_config("tiny", []), runtime="kubernetes", launcher="none")
+
+
+@pytest.mark.parametrize("command", ["sft", "grpo"])
+def test_cli_unknown_launcher_is_one_line(capsys, command) -> None:
+    from vrt.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", command, "--config", "tiny", "--launcher", "mpi"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert e.value.code == 2 and "unknown launcher 'mpi': use ray or none" in err and "Traceback" not in err
