@@ -104,3 +104,26 @@ def test_cpu_dry_run_runs_every_check(tmp_path) -> None:
     assert sft["seq_tokens"] >= 250 and sft["image_tokens"] == 16 and 0 < sft["mfu"]
     assert 0.5 < sft["counted_tflop_per_step"] / sft["model_tflop_per_step"] < 2.0  # formula vs torch's count
     assert proc.stdout.strip().splitlines()[-1] == "problems: none"
+
+
+@pytest.mark.slow
+def test_real_architectures_build_with_the_paper_trainable_set() -> None:
+    """2b/4b build from their presets' configs (no download), on the meta device: exact weight counts."""
+    import torch
+
+    from benchmarks.gpu.arch import build
+    from benchmarks.gpu.flops import model_counts
+
+    model = build("4b", torch.device("meta"), torch.bfloat16)
+    c = model_counts(model)
+    # 36 layers: q 2560x4096, k/v 2560x1024, o 4096x2560, gate/up/down 2560x9728; LoRA r128 on all seven
+    assert c.llm_linear == 36 * (2560 * 4096 * 2 + 2560 * 1024 * 2 + 3 * 2560 * 9728)
+    assert c.lora == 36 * 128 * (2 * (2560 + 4096) + 2 * (2560 + 1024) + 3 * (2560 + 9728))
+    assert (c.llm_linear_trainable, c.lm_head_trainable, c.vis_trainable) == (0, True, False)
+    assert c.lm_head == 151674 * 2560  # the full Qwen vocabulary + Qwen3-VL's and R-Sa2VA's tokens
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    vlm = {n for n in trainable if n.startswith("vlm.")}
+    assert vlm == {n for n in vlm if "lora_" in n} | {"vlm.model.language_model.embed_tokens.weight"}  # lm_head tied
+    assert {n.split(".")[0] + "." + n.split(".")[1] for n in trainable if not n.startswith("vlm.")} == {
+        "sam.mask_decoder", "sam.prompt_encoder", "seg_projection.0", "seg_projection.2"}
+    assert 44e12 < lora_step_flops(c, 2000, 4096) < 46e12
