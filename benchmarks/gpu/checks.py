@@ -211,9 +211,11 @@ def grpo_step(ctx: Ctx) -> None:
     from tests.sft.canonical import write_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="vrt-gpu-grpo-"))
+    start = time.perf_counter()
     model = arch.build(ctx.model, ctx.device, ctx.dtype)
-    model.save_pretrained(tmp / "model")
+    model.save_pretrained(tmp / "model")  # the recipe loads its initial model from a directory
     del model
+    ctx.record(preset=ctx.model, build_and_save_s=time.perf_counter() - start)
     data = write_dataset(tmp / "data", n=2, seed=0, shards=1, size=ctx.image_side)
     new = 16 if ctx.cpu else 256
     overrides = ["grpo.engine=hf", f"grpo.use_gpu={str(not ctx.cpu).lower()}", "grpo.num_workers=1",
@@ -225,9 +227,11 @@ def grpo_step(ctx: Ctx) -> None:
                          "run_id": "", "tracking_uri": "", "dataset": str(data), "model_uri": str(tmp / "model"),
                          "launcher": "none"})
     try:
+        start = time.perf_counter()
         recipe.setup()
+        ctx.record(setup_s=time.perf_counter() - start)  # load the model (CPU, then device), engine, data
         recipe.engine.module.train()
-        recipe._train_step()  # warm-up
+        ctx.record(first_step_s=recipe._train_step()["step_time_s"])  # warm-up
         recipe.step += 1
         values = recipe._train_step()
     finally:

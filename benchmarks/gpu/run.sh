@@ -34,11 +34,11 @@ fi
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 # name  check  preset  GPU budget (s); the CPU dry-run gives every check 300 s (a guard against hangs only)
 CHECKS="peak peak tiny 20
-correctness correctness tiny 35
+correctness correctness tiny 30
 sft-2b sft 2b 60
 sft-4b sft 4b 75
 generate-4b generate 4b 60
-grpo-2b grpo 2b 95
+grpo-2b grpo 2b 115
 predict-2b predict 2b 110"
 while read -r name check preset budget; do
   [ "$MODE" = cpu ] && budget=300
