@@ -282,16 +282,20 @@ CHECKS: dict[str, Callable[[Ctx], None]] = {
 
 
 def imported_distributions() -> list[str]:
-    """The installed distributions (normalised names) whose modules this process imported (stdlib and the
-    project's own packages left out): what the GPU image must hold or the kit must carry."""
+    """The installed distributions (normalised names) whose files this process imported (stdlib and the
+    project's own code left out): what the GPU image must hold or the kit must carry."""
     import re
     import sys
-    from importlib.metadata import packages_distributions
+    from importlib.metadata import distributions
 
-    owners = packages_distributions()
-    names = {m.partition(".")[0] for m, mod in list(sys.modules.items()) if mod is not None}
-    found = {d for n in names - set(sys.stdlib_module_names) for d in owners.get(n, [])}
-    return sorted({re.sub(r"[-_.]+", "-", d).lower() for d in found} - {"vrt-platform"})
+    loaded = {str(Path(f).resolve()) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
+    found = set()
+    for dist in distributions():
+        for file in dist.files or ():
+            if file.suffix in (".py", ".so") and str(Path(dist.locate_file(file)).resolve()) in loaded:
+                found.add(re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower())
+                break
+    return sorted(found - {"vrt-platform"})
 
 
 def main(argv: list[str] | None = None) -> None:
