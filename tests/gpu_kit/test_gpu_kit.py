@@ -85,9 +85,10 @@ def test_report_marks_timeouts_failures_missing_fields_and_limits(tmp_path) -> N
     assert not any(p.startswith("peak") for p in problems)
 
 
-# imported here only because this venv has them: urllib3 decodes brotli when it can; setuptools (in the
-# image) vendors the rest under setuptools/_vendor, this venv has them installed apart
-OPTIONAL_IMPORTS = {"brotli", "autocommand", "backports-tarfile", "importlib-metadata", "jaraco-text",
+# imported here only because this venv has them: urllib3 decodes brotli and tabulate measures wide
+# characters (wcwidth) when they can; setuptools (in the image) vendors the rest under setuptools/_vendor,
+# this venv has them installed apart
+OPTIONAL_IMPORTS = {"brotli", "wcwidth", "autocommand", "backports-tarfile", "importlib-metadata", "jaraco-text",
                     "jaraco-context", "jaraco-functools", "more-itertools", "platformdirs", "tomli", "wheel", "zipp"}
 
 
