@@ -1,4 +1,4 @@
-"""GRPO recipe, run inside every Ray Train worker: setup / train / save_checkpoint / cleanup.
+"""GRPO recipe, run in every Ray Train worker (or every process, without Ray): setup / train / cleanup.
 
 One explicit loop; each step, on every worker:
 1. rollouts: `group_size` completions for each of this worker's `prompts_per_step` prompts
@@ -9,9 +9,10 @@ One explicit loop; each step, on every worker:
    reference when `kl_coef > 0`; + with `mask_loss`, BCE + Dice of each group's best rollout's
    answer masks from the same forward), `updates_per_batch` optimizer steps, then the rollout
    engine syncs weights.
-Metrics are all-reduced and logged to MLflow by rank 0; checkpoints go through
-`ray.train.report` (every rank) every `checkpoint_every` steps and at the end; rank 0
-exports the final model. `train_loop_per_worker(config)` is what TorchTrainer runs.
+Metrics are all-reduced and logged to MLflow by rank 0; every rank reports checkpoints
+(components/sft/worker.py) every `checkpoint_every` steps and at the end; rank 0 exports the
+final model. `train_loop_per_worker(config)` is what TorchTrainer runs (or launch.py, in this
+process, when config["launcher"] is "none").
 """
 
 from __future__ import annotations
@@ -64,20 +65,20 @@ class GRPORecipe:
         self.g = self.cfg.grpo
         self.run_dir: str = config["run_dir"]
         self.last: dict[str, float] = {}  # metrics of the last step run here (exported with the model)
+        self.worker: Any = None
+        self.rollouts: Any = None
+        self.sink: MlflowSink | None = None
 
     def setup(self) -> None:
         """Policy (+ reference), training engine, rollout engine, prompt plan, and a checkpoint's state."""
-        import ray.train
-        from ray.train.torch import get_device
-
         from components.grpo.policy import PolicyLogProbs, apply_grpo_policy, load_model
         from components.grpo.rollout import make_rollout_engine
         from components.sft.engines import make_engine
+        from components.sft.worker import make_worker
 
         os.environ.setdefault("DS_ACCELERATOR", "cuda" if self.g.use_gpu else "cpu")
-        ctx = ray.train.get_context()
-        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
-        self.device = get_device() if self.g.use_gpu else torch.device("cpu")
+        self.worker = make_worker(self.job, self.g.use_gpu, self.g.keep_checkpoints, self.g.num_workers)
+        self.rank, self.world, self.device = self.worker.rank, self.worker.world, self.worker.device
         torch.manual_seed(self.g.seed)
         self.policy = load_model(self.job["model_uri"], self.device)
         apply_grpo_policy(self.policy, self.g.freeze_mask_decoder, train_projection=self.g.mask_loss)
@@ -108,17 +109,15 @@ class GRPORecipe:
             "prompts_per_step": self.g.prompts_per_step,
         }
         self.step = self._restore()
-        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
+        tracked = self.rank == 0 and bool(self.job["run_id"])  # no run id: untracked (the GPU check kit)
+        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if tracked else None
 
     def _restore(self) -> int:
-        import ray.train
-
         from vrt import storage
 
-        reported = ray.train.get_checkpoint()
-        if reported is not None:
-            with reported.as_directory() as d:
-                return self._load(Path(d))
+        with self.worker.restart_checkpoint() as restarted:
+            if restarted is not None:
+                return self._load(restarted)
         if self.job["resume"]:
             with tempfile.TemporaryDirectory(prefix="vrt-grpo-resume-") as tmp:
                 return self._load(storage.download_dir(self.job["resume"], tmp))
@@ -221,18 +220,11 @@ class GRPORecipe:
 
     def save_checkpoint(self, values: dict[str, float]) -> None:
         """Every rank writes its engine files + RNG state and reports them under step_NNNNNNN."""
-        import ray.train
-        from ray.train import Checkpoint
-
         with tempfile.TemporaryDirectory(prefix="vrt-grpo-ckpt-") as tmp:
             self.engine.save(Path(tmp))
             ckpt.write_state(Path(tmp), self.rank, {"step": self.step, **self.expect})
             metrics = {k.replace("/", "_"): v for k, v in values.items()}
-            ray.train.report(
-                {"step": self.step, **metrics},
-                checkpoint=Checkpoint.from_directory(tmp),
-                checkpoint_dir_name=ckpt.step_dir_name(self.step),
-            )
+            self.worker.report({"step": self.step, **metrics}, Path(tmp), self.run_dir, self.step)
 
     def finish(self) -> None:
         """Rank 0 exports the trained policy (models' format) and its manifest."""
@@ -263,16 +255,19 @@ class GRPORecipe:
             dist.barrier()
 
     def cleanup(self) -> None:
-        self.rollouts.close()
+        if self.rollouts is not None:
+            self.rollouts.close()
         if self.sink is not None:
             self.sink.close()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Entry point of every Ray Train worker."""
+    """Entry point of every Ray Train worker, and of this process with `launcher: none`."""
     recipe = GRPORecipe(config)
-    recipe.setup()
     try:
+        recipe.setup()
         recipe.train()
     finally:
         recipe.cleanup()

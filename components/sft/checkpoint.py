@@ -1,8 +1,9 @@
 """SFT checkpoints: where they live, which one "latest" means, and the recipe state beside the weights.
 
-A run writes `<output>/<run_name>/step_<NNNNNNN>/` through `ray.train.report`: the engine's
-files from every rank, `rng_rank<R>.safetensors` per rank and `state.json` (rank 0, the
-step and the settings a resume must match). `resume_from: latest` picks the highest complete
+A run writes `<output>/<run_name>/step_<NNNNNNN>/` (through `ray.train.report`, or copied there by
+the no-Ray worker, components/sft/worker.py): the engine's files from every rank,
+`rng_rank<R>.safetensors` per rank and `state.json` (rank 0, the step and the settings a
+resume must match). `resume_from: latest` picks the highest complete
 step under `<output>` across runs (ties: the newest run name). A worker group restarted by
 FailureConfig, or a run started again under the same `run_name`, continues from its own
 newest complete checkpoint (even one the Ray controller had not registered yet).
