@@ -23,13 +23,12 @@ import yaml
 from components.grpo.config import GRPOJob, job_from_raw
 from components.grpo.policy import check_seg_model, resolve_model_uri
 from components.sft.checkpoint import resolve_resume
-from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
+from components.sft.export import ModelManifest, read_model_manifest
 from components.sft.launch import (
     FORWARDED_ENV,
     absolute_paths,
     check_launcher,
     check_sources,
-    local_copy,
     log_datasets,
     run_workers,
 )
@@ -123,8 +122,8 @@ def run_local(job: GRPOJob, ray_address: str | None = None, launcher: str = "ray
         )
         run_workers(train_loop_per_worker, worker_job, run_name, g, job.gpu.count, launcher, ray_address)
         manifest = read_model_manifest(run_dir)
-        with local_copy(manifest.uri) as local:
-            mlflow.log_artifacts(str(local), artifact_path=MODEL_DIR)
+        # the weights stay where the run exported them (manifest.uri); MLflow keeps the pointer, and the
+        # register step logs the one MLflow copy (a LoggedModel)
         mlflow.log_dict(manifest.__dict__, "model_manifest.json")
         mlflow.set_tags({"vrt.model_uri": manifest.uri, "vrt.model_sha256": manifest.sha256})
     return manifest

@@ -24,7 +24,7 @@ import yaml
 
 from components.sft.checkpoint import resolve_resume
 from components.sft.config import RESUME_LATEST, TrainConfig, config_from_raw
-from components.sft.export import MODEL_DIR, ModelManifest, read_model_manifest
+from components.sft.export import ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
 from components.sft.mixture import Mixture, MixtureRows
 from vrt import storage
@@ -182,30 +182,11 @@ def run_local(tc: TrainConfig, ray_address: str | None = None, launcher: str = "
                       f"run dir {run_dir}")
         run_workers(train_loop_per_worker, job, run_name, sft, tc.gpu.count, launcher, ray_address)
         manifest = read_model_manifest(run_dir)
-        with local_copy(manifest.uri) as local:
-            mlflow.log_artifacts(str(local), artifact_path=MODEL_DIR)
+        # the weights stay where the run exported them (manifest.uri); MLflow keeps the pointer, and the
+        # register step logs the one MLflow copy (a LoggedModel)
         mlflow.log_dict(manifest.__dict__, "model_manifest.json")
         mlflow.set_tags({"vrt.model_uri": manifest.uri, "vrt.model_sha256": manifest.sha256})
     return manifest
-
-
-class local_copy:
-    """Context: a local directory holding the model (downloaded from S3 when needed)."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri, self.tmp = uri, None
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        if not storage.is_s3(self.uri):
-            return Path(self.uri)
-        self.tmp = tempfile.TemporaryDirectory(prefix="vrt-sft-model-")
-        return storage.download_dir(self.uri, self.tmp.name)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tmp is not None:
-            self.tmp.cleanup()
 
 
 def rayjob_manifest(tc: TrainConfig, image: str, run_name: str) -> dict[str, Any]:
