@@ -37,7 +37,7 @@ def _train(env, run_name: str, launcher: str):
 
     overrides = [f"init_from={env['init']}", f"grpo.dataset={env['data']}", f"grpo.output={env['root'] / 'out'}",
                  f"grpo.run_name={run_name}", "grpo.max_steps=2", "grpo.checkpoint_every=1", "grpo.num_workers=1",
-                 "grpo.prompts_per_step=1", "grpo.group_size=4", "grpo.max_new_tokens=24", "grpo.lr=1e-3",
+                 "grpo.prompts_per_step=1", "grpo.group_size=4", "grpo.max_new_tokens=40", "grpo.lr=1e-3",
                  "grpo.cpus_per_worker=1", "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0, no_repeat: 0.2}"]
     return run_local(load_grpo_config("tiny", overrides), launcher=launcher)
 
@@ -72,6 +72,7 @@ def test_no_ray_grpo_matches_ray(env) -> None:
     a = load_file(f"{plain.uri}/model.safetensors")
     b = load_file(f"{viaray.uri}/model.safetensors")
     assert a.keys() == b.keys() and all(a[k].allclose(b[k], atol=1e-6) for k in a)
-    assert any(v != 0.0 for _, v in _history("plain", "policy_loss"))  # a learning signal existed
+    # a learning signal existed (the policy loss's value is 0 at ratio 1 under the per-sequence reduction)
+    assert min(v for _, v in _history("plain", "zero_adv_group_fraction")) < 1.0
     before = load_file(f"{env['init']}/model.safetensors")
     assert any(not before[k].equal(a[k]) for k in a)  # the policy moved
