@@ -64,7 +64,19 @@ def build_random(preset: ModelPreset, seed: int):
     torch.manual_seed(seed)
     vlm = Qwen3VLForConditionalGeneration(vlm_config(preset, tokenizer.get_vocab()))
     sam = Sam2Model(sam_config(preset))
+    tie_prompt_positions(sam)
     return vlm, sam, tokenizer
+
+
+def tie_prompt_positions(sam) -> None:
+    """One random Fourier matrix for the image-wide and the point/box positional encodings.
+
+    SAM 2 has a single `pe_layer`; transformers' Sam2Model holds two copies (`shared_image_embedding`,
+    `prompt_encoder.shared_embedding`) that checkpoints fill with the same values, but a random init
+    draws them independently, and box/point prompts then land at unrelated image positions.
+    """
+    with torch.no_grad():
+        sam.prompt_encoder.shared_embedding.positional_embedding.copy_(sam.shared_image_embedding.positional_embedding)
 
 
 def _check_arch(preset: ModelPreset, vlm) -> None:
