@@ -235,7 +235,7 @@ def rung2(run: Run) -> dict:
         if step % run.eval_every == 0 or step == run.steps:
             curve.append((step, _rung2_eval(model, held)))
             _progress("rung 2", curve[-1], start)
-    return {"curve": curve, "ce": float(out.loss_ce), "seconds": time.perf_counter() - start}
+    return {"curve": curve, "ce": float(out.loss_ce.detach()), "seconds": time.perf_counter() - start}
 
 
 def _vrt(args: list[str], cwd: Path) -> str:
