@@ -74,6 +74,16 @@ def box_fill(shape) -> np.ndarray:
     return out
 
 
+def all_shapes_iou(held: list[Scene]) -> float:
+    """IoU of "every shape in the image" as the mask of each shape: a mask path that finds objects but
+    not *which* object scores about this."""
+    scores = []
+    for scene in held:
+        union = np.logical_or.reduce([s.mask for s in scene.shapes])
+        scores += [iou(union, s.mask) for s in scene.shapes]
+    return float(np.mean(scores))
+
+
 def _pixels(model: RSa2VA, batch: list[Scene]) -> torch.Tensor:
     images = [Image.fromarray(s.image()) for s in batch]
     return model.processor.encode_images(images)["sam_pixel_values"]
@@ -176,7 +186,8 @@ def rung1(run: Run) -> dict:
         if step % run.eval_every == 0 or step == run.steps:
             curve.append((step, _rung1_eval(model, held)))
             _progress("rung 1", curve[-1], start)
-    return {"curve": curve, "box_fill": baseline, "seconds": time.perf_counter() - start}
+    return {"curve": curve, "box_fill": baseline, "all_shapes": all_shapes_iou(held),
+            "seconds": time.perf_counter() - start}
 
 
 def one_object_rows(batch: list[Scene], seed: int) -> list[dict]:
@@ -324,10 +335,11 @@ def main(argv: list[str] | None = None) -> None:
     for rung in args.rung or [1, 2]:
         if rung == 1:
             r = rung1(run)
-            _print_curve("rung 1 (SAM, box prompts)", r, f"  | box-fill baseline {r['box_fill']:.3f}")
+            _print_curve("rung 1 (SAM, box prompts)", r, f"  | box-fill {r['box_fill']:.3f}, all-shapes {r['all_shapes']:.3f}")
         if rung == 2:
             r = rung2(run)
-            _print_curve("rung 2 ([SEG], one object)", r, f"  | final CE {r['ce']:.3f}")
+            held = scenes(run.seed + 1000, run.n_held, run.image_size)
+            _print_curve("rung 2 ([SEG], one object)", r, f"  | all-shapes {all_shapes_iou(held):.3f}, final CE {r['ce']:.3f}")
         if rung == 3:
             with tempfile.TemporaryDirectory(prefix="vrt-ladder-") as tmp:
                 work = Path(args.work or tmp).resolve()
