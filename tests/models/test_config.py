@@ -21,11 +21,12 @@ def test_tiny_preset_values():
     p = load_preset("tiny")
     assert (p.init, p.tokenizer_bpe_ranks, p.sam_image_size, p.mask_loss_size) == ("random", 8192, 128, 64)
     assert p.policy.lora is None and p.policy.freeze_llm is False
-    assert (p.loss.ce, p.loss.bce, p.loss.dice) == (1.0, 2.0, 0.5)
+    assert (p.loss.ce, p.loss.bce, p.loss.dice) == (1.0, 0.5, 2.0)  # Dice-heavy at random init (docs/learning.md)
 
 
 def test_paper_preset_policy():
     p = load_preset("4b")
+    assert (p.loss.ce, p.loss.bce, p.loss.dice) == (1.0, 2.0, 0.5)  # the paper's weights
     assert p.init == "pretrained"
     assert p.vlm.repo == "Qwen/Qwen3-VL-4B-Instruct" and p.sam.repo == "facebook/sam2.1-hiera-large"
     assert (p.policy.freeze_llm, p.policy.freeze_vision, p.policy.freeze_sam_encoder) == (True, True, True)
