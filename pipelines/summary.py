@@ -1,6 +1,6 @@
 """What a local pipeline run produced, printed at the end of `vrt pipeline run --local`: datasets,
-VRT-Bench metrics, the registered version and its alias, the endpoint, one real request and its
-answer, and an overlay PNG of that answer's masks.
+VRT-Bench metrics, the learning curves (PNG), the registered version and its alias, the endpoint, one
+real request and its answer, and an overlay PNG of that answer's masks.
 """
 
 from __future__ import annotations
@@ -61,11 +61,24 @@ def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | Non
     return request, answer, overlay
 
 
+def learning_curves(run: LocalRun, out_dir: Path) -> Path | None:
+    """SFT loss terms and mask IoU, GRPO rewards, as `curves.png` in `out_dir` and on the MLflow run."""
+    from mlflow import MlflowClient
+
+    from pipelines.curves import write_curves
+    from vrt import tracking
+
+    return write_curves(MlflowClient(tracking.tracking_uri()), run.mlflow_run_id, out_dir / "curves.png")
+
+
 def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     console = Console()
     console.print(dataset_table(run))
     console.print(metrics_table(json.loads(Path(run.metrics_path).read_text())))
     console.print(f"report: {run.report_path}")
+    curves = learning_curves(run, out_dir)
+    if curves:
+        console.print(f"learning curves: {curves.resolve()} (also an artifact of the MLflow run)")
     console.print(f"registered: [bold]{run.model_uri}[/bold]  alias: [bold]{run.alias}[/bold]")
     console.print(f"endpoint: [bold]{run.endpoint}[/bold] (v1 /v1/models/{run.server_name}:predict, "
                   f"v2 /v2/models/{run.server_name}/infer; stop it with `vrt serve --stop {run.server_name}`)")
