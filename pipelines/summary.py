@@ -71,6 +71,16 @@ def learning_curves(run: LocalRun, out_dir: Path) -> Path | None:
     return write_curves(MlflowClient(tracking.tracking_uri()), run.mlflow_run_id, out_dir / "curves.png")
 
 
+def mask_areas(answer: dict) -> list[int]:
+    """Foreground pixels of each answer object's mask (0: the model segmented nothing for that [SEG])."""
+    from pycocotools import mask as mask_utils
+
+    return [
+        int(mask_utils.area({"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode("ascii")}))
+        for o in answer.get("objects", [])
+    ]
+
+
 def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     console = Console()
     console.print(dataset_table(run))
@@ -89,7 +99,8 @@ def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
                   f'"question": "{question}", "overlay": true}}]}}', soft_wrap=True)
     roles = [o["role"] for o in answer.get("objects", [])]
     console.print(f"answer: {answer['text']!r}", soft_wrap=True, highlight=False)
-    console.print(f"objects: {len(roles)} ({roles.count('reasoning')} reasoning, {roles.count('answer')} answer)")
+    console.print(f"objects: {len(roles)} ({roles.count('reasoning')} reasoning, {roles.count('answer')} answer); "
+                  f"mask pixels {mask_areas(answer)}")
     if overlay:
         console.print(f"overlay: {overlay.resolve()}")
     console.print(f"MLflow run {run.mlflow_run_id} (mlflow ui --backend-store-uri sqlite:///.vrt/mlflow.db)")

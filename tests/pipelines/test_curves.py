@@ -48,3 +48,14 @@ def test_no_training_runs_no_png(store, tmp_path):
     parent = client.create_run(exp, run_name="pipeline").info.run_id
     assert write_curves(client, parent, tmp_path / "curves.png") is None
     assert not (tmp_path / "curves.png").exists()
+
+
+def test_summary_counts_mask_pixels_per_answer_object():
+    from pipelines.summary import mask_areas
+    from vrt.data import rle
+
+    mask = np.zeros((8, 8), bool)
+    mask[2:4, 2:5] = True
+    objects = [{"mask": {"size": [8, 8], "counts": rle.encode(m)}} for m in (mask, np.zeros((8, 8), bool))]
+    assert mask_areas({"objects": objects}) == [6, 0]
+    assert mask_areas({"text": "no objects"}) == []
