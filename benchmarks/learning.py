@@ -287,8 +287,9 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
     for source, name in (("vrt-80k", "train"), ("vrt-bench", "bench")):
         _vrt(["data", "prepare", "--source", source, "--from", str(raw / source), "--out", str(data / name)], work)
     start = time.perf_counter()
+    # no sft.eval_dataset: the bench layout has no reasoning text to teacher-force
     sft = _vrt(["train", "sft", "--config", args.preset_yaml, f"sft.dataset={data / 'train'}",
-                f"sft.eval_dataset={data / 'bench'}", f"sft.output={work / 'sft'}", *args.train_set], work)
+                f"sft.output={work / 'sft'}", *args.train_set], work)
     print(f"rung 3 SFT: {time.perf_counter() - start:.0f} s", flush=True)
     model = _manifest_uri(sft)
     _vrt(["eval", "run", "--model", model, "--data", str(data / "bench"), "--out", str(work / "eval-sft")], work)
