@@ -11,8 +11,8 @@ import pytest
 from benchmarks.learning import Run, rung1, rung2
 from models import load_preset
 
-# rung 1, 60 steps: RUNG1_MEASURED measured at step 50 of the 800-scene run (benchmarks/learning.py, seed 0)
-RUNG1_STEPS, RUNG1_MEASURED, RUNG1_THRESHOLD = 60, 0.184, 0.12
+# rung 1, 60 steps: RUNG1_MEASURED measured by this test's exact settings (untrained 0.070)
+RUNG1_STEPS, RUNG1_MEASURED, RUNG1_THRESHOLD = 60, 0.187, 0.12
 # rung 2, 80 steps: RUNG2_MEASURED measured by this test's exact settings (untrained 0.013)
 RUNG2_STEPS, RUNG2_MEASURED, RUNG2_THRESHOLD = 80, 0.201, 0.10
 
