@@ -265,7 +265,7 @@ def _manifest_uri(stdout: str) -> str:
 
 
 def _bench_line(name: str, out: Path) -> dict:
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
     print(f"{name}: " + "  ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
     return metrics
 
