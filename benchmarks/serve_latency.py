@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from components.deploy.payload import Limits, parse_v1
+from components.deploy.payload import Limits, decode_image, parse_v1
 from components.deploy.smoke import QUESTION, post_json, sample_image_b64
 
 
@@ -43,10 +43,11 @@ def timed_request(url: str, body: dict) -> tuple[float, dict]:
 def interleaved(model, url: str, body: dict, n: int, max_new_tokens: int) -> tuple[list, list, list]:
     """n rounds of (in-process predict, endpoint request) after 2 warm-up rounds: ms lists."""
     [query] = parse_v1(body, Limits())
+    image = decode_image(query)
     local, remote, server_model = [], [], []
     for i in range(n + 2):
         start = time.perf_counter()
-        model.predict([query.image], [query.question], max_new_tokens=max_new_tokens, do_sample=False)
+        model.predict([image], [query.question], max_new_tokens=max_new_tokens, do_sample=False)
         local_ms = (time.perf_counter() - start) * 1000
         remote_ms, timings = timed_request(url, body)
         if i >= 2:

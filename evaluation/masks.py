@@ -5,7 +5,8 @@
     masks.iou_matrix([rle], [rle])          # array([[1.]])
 
 `check` validates an RLE completely (characters, run lengths, total = h*w) before any
-pycocotools call: pycocotools itself reads malformed counts out of bounds.
+pycocotools call: pycocotools itself reads malformed counts out of bounds. `run_lengths` and
+`check_runs` are the project's one RLE validator (vectorised; vrt.data.rle uses them too).
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ RLE = dict  # {"size": [h, w], "counts": str}
 _MAX_CHUNKS = 7  # 35-bit run lengths: far beyond any image
 
 
-def _run_lengths(counts: str) -> np.ndarray:
-    """Decode COCO's compressed counts string into run lengths; ValueError if malformed."""
-    raw = np.frombuffer(counts.encode("ascii", errors="strict"), np.uint8).astype(np.int64) - 48
+def run_lengths(counts: str) -> np.ndarray:
+    """Decode COCO's compressed counts string into run lengths; ValueError if malformed.
+
+    Each number is 5-bit groups (low first, bit 0x20 = more follows, bit 0x10 of the last group =
+    negative); from the 4th number on, each is a delta to the number two places before it."""
+    try:
+        raw = np.frombuffer(counts.encode("ascii", errors="strict"), np.uint8).astype(np.int64) - 48
+    except UnicodeEncodeError:
+        raise ValueError("counts holds non-ASCII characters: not a COCO RLE string") from None
     if raw.size == 0:
         return np.zeros(0, np.int64)
     if raw.min() < 0 or raw.max() > 63:
@@ -56,16 +63,17 @@ def check(rle: object) -> RLE:
         counts = counts.decode("ascii", errors="replace")
     if not isinstance(counts, str):
         raise ValueError("RLE counts must be a COCO compressed string (uncompressed lists are not accepted)")  # noqa: TRY004 (ValueError is this library's bad-input contract)
-    try:
-        runs = _run_lengths(counts)
-    except UnicodeEncodeError:
-        raise ValueError("counts holds non-ASCII characters: not a COCO RLE string") from None
+    check_runs(run_lengths(counts), (size[0], size[1]))
+    return {"size": [size[0], size[1]], "counts": counts}
+
+
+def check_runs(runs: np.ndarray, size: tuple[int, int]) -> None:
+    """ValueError unless the run lengths are non-negative and cover exactly h*w pixels."""
     if runs.size and runs.min() < 0:
         raise ValueError("counts decodes to a negative run length: corrupt RLE string")
     h, w = size
     if int(runs.sum()) != h * w:
         raise ValueError(f"counts covers {int(runs.sum())} pixels but size {h}x{w} has {h * w}")
-    return {"size": [h, w], "counts": counts}
 
 
 def encode(mask: np.ndarray) -> RLE:

@@ -3,6 +3,9 @@
     {"id": "<sample id>", "text": "<think>…</think><answer>…</answer>",
      "masks": [{"size": [h, w], "counts": "<COCO RLE>"}, …]}      # one per [SEG], in order
 
+A line may add `"truncated": true`: the model used its whole token budget without closing
+`</answer>` (counted as `truncated` in metrics.json; the text is scored as it is).
+
 Box-mode models write `"boxes": [[x1, y1, x2, y2], …]` (image pixels, one per [SEG], in order)
 instead of `"masks"`; they are parsed and validated here and must be turned into masks with SAM 2
 (components/evaluate/boxes.py, `--sam`) before scoring: `check_no_boxes` refuses them otherwise.
@@ -36,6 +39,7 @@ class Prediction:
     masks: tuple[dict, ...]  # validated RLEs, one per [SEG] (empty when the line has boxes)
     line: int  # 1-based line number in the JSONL file
     boxes: tuple[Box, ...] = ()  # box mode: [x1, y1, x2, y2] pixels, one per [SEG]
+    truncated: bool = False  # the model hit its token budget without closing </answer>
 
 
 def _is_number(v: object) -> bool:
@@ -75,9 +79,12 @@ def _parse_line(raw: str, line: int) -> Prediction:
         raise ValueError(f"{where}: 'id' must be a non-empty string (the dataset sample id)")
     if not isinstance(text, str):
         raise ValueError(f"{where} (id {sample_id}): 'text' must be a string (the model output)")  # noqa: TRY004 (ValueError is this library's bad-input contract)
+    truncated = obj.get("truncated", False)
+    if not isinstance(truncated, bool):
+        raise ValueError(f"{where} (id {sample_id}): 'truncated' must be true or false")  # noqa: TRY004 (ValueError is this library's bad-input contract)
     if "boxes" in obj:
         boxes = _parse_boxes(obj, f"{where} (id {sample_id})", text.count(SEG))
-        return Prediction(id=sample_id, text=text, masks=(), line=line, boxes=boxes)
+        return Prediction(id=sample_id, text=text, masks=(), line=line, boxes=boxes, truncated=truncated)
     rles = obj.get("masks")
     if not isinstance(rles, list):
         raise ValueError(  # noqa: TRY004 (ValueError is this library's bad-input contract)
@@ -95,7 +102,7 @@ def _parse_line(raw: str, line: int) -> Prediction:
             f"{where} (id {sample_id}): {len(checked)} masks for {n_seg} [SEG] tokens in 'text': "
             "write exactly one mask per [SEG], in order"
         )
-    return Prediction(id=sample_id, text=text, masks=tuple(checked), line=line)
+    return Prediction(id=sample_id, text=text, masks=tuple(checked), line=line, truncated=truncated)
 
 
 def load_predictions(lines: Iterable[str]) -> dict[str, Prediction]:

@@ -9,8 +9,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 
 from evaluation.cards import Card, pick, reasonseg_cards, vrt_cards
 from evaluation.predictions import check_no_boxes, load_predictions
@@ -52,8 +52,10 @@ def score(
     options: ReasonSegOptions | None = None,
     settings: dict[str, str] | None = None,
     cards: int = 5,
+    images: Callable[[list[str]], dict[str, bytes]] | None = None,
 ) -> ScoreOutput:
-    """Score a benchmark; ValueError for bad predictions (unknown ids, malformed lines, sizes)."""
+    """Score a benchmark; ValueError for bad predictions (unknown ids, malformed lines, sizes).
+    `images(ids)` supplies the images of the cards shown when the ground truths carry none."""
     if bench not in BENCHES:
         raise ValueError(f"unknown benchmark {bench!r}: use one of {', '.join(BENCHES)}")
     if cards < 0:
@@ -67,18 +69,22 @@ def score(
         options = options or ReasonSegOptions()
         result = score_reasonseg(gts, preds, options)
         by_class, opts, all_cards = {}, asdict(options), reasonseg_cards(gts, result, preds)
+    counts = {**result.counts, "truncated": sum(p.truncated for p in preds.values())}
     metrics_json = {
         "bench": bench,
         "metrics": result.metrics,
         "by_class": by_class,
-        "counts": result.counts,
+        "counts": counts,
         "options": opts,
     }
     worst, best = pick(all_cards, cards)
+    if images is not None:
+        found = images([c.id for c in worst + best if c.image is None])
+        worst, best = ([replace(c, image=c.image or found.get(c.id)) for c in group] for group in (worst, best))
     report = ReportData(
         bench=bench,
         metrics=result.metrics,
-        counts=result.counts,
+        counts=counts,
         settings={"benchmark": bench, **(settings or {}), **{f"option {k}": v for k, v in opts.items()}},
         worst=worst,
         best=best,

@@ -3,9 +3,11 @@
     from models import load_preset
     preset = load_preset("tiny")        # unknown names raise ValueError listing the valid ones
 
-A preset is either `init: random` (the `tiny` preset: Qwen3-VL and SAM 2 architectures given
-inline as transformers config kwargs, tokenizer built offline) or `init: pretrained` (the real
-presets: Qwen3-VL and SAM 2.1 from pinned Hugging Face revisions).
+A preset is `init: random` (the `tiny` preset: Qwen3-VL and SAM 2 architectures given inline as
+transformers config kwargs, tokenizer built offline), `init: pretrained` (Qwen3-VL and SAM 2.1
+from pinned Hugging Face revisions) or `init: released` (a released Sa2VA / R-Sa2VA checkpoint at
+a pinned revision, read by models.convert: the `4b` preset starts from Sa2VA-Qwen3-VL-4B as the
+authors' SFT does).
 """
 
 from __future__ import annotations
@@ -41,20 +43,12 @@ class HFSource:
 
 @dataclass(frozen=True)
 class LoraPolicy:
-    """LoRA on the language model's linear layers (peft)."""
+    """LoRA on the language model's linear layers (peft); no target_modules: every nn.Linear of it."""
 
     r: int = 128
     alpha: int = 256
     dropout: float = 0.05
-    target_modules: tuple[str, ...] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    )
+    target_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.r <= 0 or self.alpha <= 0:
@@ -78,15 +72,33 @@ class TrainPolicy:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of next-token CE, mask BCE and mask Dice (TASKS.md §1.4)."""
+    """Next-token CE + mask BCE + mask Dice, as the authors train (docs/fidelity.md).
+
+    mask_loss `points`: BCE and Dice on `num_points` uncertainty-sampled points per mask;
+    `dense`: on every pixel of the mask_loss_size² masks (an option for small random-init models).
+    mask_slots: masks per sample the mask losses see (more: a random subset; fewer: repeated);
+    0 = every `[SEG]` once."""
 
     ce: float = 1.0
     bce: float = 2.0
     dice: float = 0.5
+    mask_loss: str = "points"
+    num_points: int = 12544
+    oversample_ratio: float = 3.0
+    importance_ratio: float = 0.75
+    mask_slots: int = 5
 
     def __post_init__(self) -> None:
         if min(self.ce, self.bce, self.dice) < 0:
             raise ValueError(f"loss weights must be >= 0, got {self}")
+        if self.mask_loss not in ("points", "dense"):
+            raise ValueError(f"loss.mask_loss must be 'points' or 'dense', got {self.mask_loss!r}")
+        if self.num_points < 1 or self.oversample_ratio < 1 or not 0 <= self.importance_ratio <= 1:
+            raise ValueError(
+                "loss.num_points must be >= 1, loss.oversample_ratio >= 1 and loss.importance_ratio in [0, 1]"
+            )
+        if self.mask_slots < 0:
+            raise ValueError(f"loss.mask_slots must be >= 0 (0 = every [SEG]), got {self.mask_slots}")
 
 
 @dataclass(frozen=True)
@@ -94,9 +106,10 @@ class ModelPreset:
     """Everything needed to build, train and run one R-Sa2VA model size."""
 
     name: str
-    init: str  # "random" | "pretrained"
+    init: str  # "random" | "pretrained" | "released"
     vlm: HFSource | None = None
     sam: HFSource | None = None
+    released: HFSource | None = None  # init "released": a Sa2VA / R-Sa2VA checkpoint (HF layout)
     vlm_config: dict[str, Any] = field(default_factory=dict)
     sam_config: dict[str, Any] = field(default_factory=dict)
     tokenizer_bpe_ranks: int | None = None
@@ -105,15 +118,23 @@ class ModelPreset:
     sam_image_size: int = 1024
     max_image_side: int = 4096
     mask_loss_size: int = 256
+    max_new_tokens: int = 2048  # greedy generation budget (the authors' HF predict_forward)
     dtype: str = "float32"
     policy: TrainPolicy = TrainPolicy()
     loss: LossWeights = LossWeights()
 
     def __post_init__(self) -> None:
-        if self.init not in ("random", "pretrained"):
-            raise ValueError(f"preset {self.name}: init must be 'random' or 'pretrained', got {self.init!r}")
+        if self.init not in ("random", "pretrained", "released"):
+            raise ValueError(
+                f"preset {self.name}: init must be 'random', 'pretrained' or 'released', got {self.init!r}"
+            )
         if self.init == "pretrained" and (self.vlm is None or self.sam is None):
             raise ValueError(f"preset {self.name}: init 'pretrained' needs both `vlm` and `sam` sources")
+        if self.init == "released" and (self.released is None or not self.sam_config):
+            raise ValueError(
+                f"preset {self.name}: init 'released' needs `released` (the checkpoint) and `sam_config` "
+                "(its SAM 2 architecture)"
+            )
         if self.init == "random" and not (self.vlm_config and self.sam_config and self.tokenizer_bpe_ranks):
             raise ValueError(
                 f"preset {self.name}: init 'random' needs `vlm_config`, `sam_config` and `tokenizer_bpe_ranks`"
@@ -124,7 +145,7 @@ class ModelPreset:
             raise ValueError(
                 f"preset {self.name}: dtype must be float32, bfloat16 or float16, got {self.dtype!r}"
             )
-        for key in ("sam_image_size", "max_image_side", "mask_loss_size"):
+        for key in ("sam_image_size", "max_image_side", "mask_loss_size", "max_new_tokens"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"preset {self.name}: {key} must be positive")
 
@@ -150,7 +171,7 @@ def preset_from_dict(data: dict[str, Any]) -> ModelPreset:
     """Validate a preset mapping (from YAML or a saved config.json) into a ModelPreset."""
     data = dict(data)
     name = data.get("name", "?")
-    for key, cls in (("vlm", HFSource), ("sam", HFSource)):
+    for key, cls in (("vlm", HFSource), ("sam", HFSource), ("released", HFSource)):
         if data.get(key) is not None:
             data[key] = _build(cls, data[key], f"preset {name}: {key}")
     if data.get("loss") is not None:

@@ -1,5 +1,8 @@
 """Convert a released R-Sa2VA / Sa2VA-Qwen3-VL checkpoint (HF `Sa2VAChatModelQwen` layout) into ours.
 
+Both releases share the layout (projects/sa2va/hf/models_qwen3vl): `HarborYuan/R-Sa2VA-Qwen3VL-4B-*`
+and `ByteDance/Sa2VA-Qwen3-VL-4B` (where the `4b` preset starts, `init: released`).
+
     from models.convert import convert_checkpoint
     convert_checkpoint("R-Sa2VA-Qwen3VL-4B-SFT/", "out/rsa2va-4b-sft", preset="4b")
 
@@ -27,6 +30,8 @@ import re
 from pathlib import Path
 
 import torch
+
+from models.config import ModelPreset
 
 SAM_PREFIX = "grounding_encoder.sam2_model."
 SAM_DROPPED = (
@@ -143,8 +148,10 @@ def _vlm_config(source_config: dict, tokenizer):
     )  # fmt: skip
 
 
-def convert_checkpoint(source_dir: str | Path, out_dir: str | Path, preset: str = "4b") -> Path:
-    """Write the released checkpoint in `source_dir` as an RSa2VA directory (`RSa2VA.from_pretrained`)."""
+def load_released(source_dir: str | Path, preset: str | ModelPreset = "4b"):
+    """An RSa2VA holding the released checkpoint in `source_dir` (Sa2VA-Qwen3-VL or R-Sa2VA HF layout),
+    with the preset's SAM 2 architecture, image sizes and train policy; the chat template is the
+    checkpoint's own. LoRA adapters (when the policy has them) start at zero: outputs equal the release."""
     from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration, Sam2Model
 
     from models.config import load_preset
@@ -152,20 +159,26 @@ def convert_checkpoint(source_dir: str | Path, out_dir: str | Path, preset: str 
     from models.modeling import RSa2VA, processor_settings
     from models.processing import RSa2VAProcessor
     from models.tokenizer import SEG_TOKEN
-    from models.towers import DTYPES, sam_config
+    from models.towers import DTYPES, chat_template_of, sam_config
 
     source_dir = Path(source_dir)
-    spec = load_preset(preset)
+    spec = load_preset(preset) if isinstance(preset, str) else preset
     tokenizer = AutoTokenizer.from_pretrained(source_dir)
     if SEG_TOKEN not in tokenizer.get_vocab():
-        raise ValueError(f"{source_dir}: the tokenizer has no {SEG_TOKEN} token; not an R-Sa2VA checkpoint")
+        raise ValueError(
+            f"{source_dir}: the tokenizer has no {SEG_TOKEN} token; not a Sa2VA / R-Sa2VA checkpoint"
+        )
+    template = chat_template_of(str(source_dir), None, tokenizer)
     weights = convert_state_dict(read_safetensors_dir(source_dir))
     with _default_dtype(DTYPES[spec.dtype]):
         vlm = Qwen3VLForConditionalGeneration(
             _vlm_config(json.loads((source_dir / "config.json").read_text()), tokenizer)
         )
         sam = Sam2Model(sam_config(spec))
-    model = RSa2VA(spec, vlm, sam, RSa2VAProcessor(tokenizer, processor_settings(spec, vlm)))
+    model = RSa2VA(spec, vlm, sam, RSa2VAProcessor(tokenizer, processor_settings(spec, vlm, template)))
+    for key in model.state_dict():  # LoRA-wrapped Linears keep their weights under `base_layer`
+        if ".base_layer." in key and (plain := key.replace(".base_layer.", ".")) in weights:
+            weights[key] = weights.pop(plain)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if "lora_" not in k]
     if missing or unexpected:
@@ -174,7 +187,12 @@ def convert_checkpoint(source_dir: str | Path, out_dir: str | Path, preset: str 
     for name, param in model.named_parameters():
         if "lora_B" in name:
             param.data.zero_()
-    return model.save_pretrained(out_dir)
+    return model
+
+
+def convert_checkpoint(source_dir: str | Path, out_dir: str | Path, preset: str = "4b") -> Path:
+    """Write the released checkpoint in `source_dir` as an RSa2VA directory (`RSa2VA.from_pretrained`)."""
+    return load_released(source_dir, preset).save_pretrained(out_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

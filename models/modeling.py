@@ -4,9 +4,12 @@
     out = model(**model.processor.collate(samples, train=True))
     out.loss.backward()
 
-The last-layer hidden state of each `[SEG]` goes through an MLP (d -> d, ReLU, d -> prompt dim)
-and becomes the sparse prompt of SAM 2's mask decoder; SAM 2 image features are computed once
-per image and shared by all of that image's `[SEG]`s.
+The last-layer hidden state of each `[SEG]` goes through an MLP (d -> d, ReLU, d -> prompt dim);
+SAM 2's mask decoder gets it as the authors' code feeds it (docs/fidelity.md): sparse prompt =
+[not_a_point, not_a_point, projection] (what the prompt encoder emits for one padding point of
+label -1, then the language embedding), dense prompt = no_mask_embed, image features + no_mem_embed,
+three masks per `[SEG]` of which the one with the highest predicted IoU is kept (training too).
+SAM 2 image features are computed once per image and shared by all of that image's `[SEG]`s.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ from torch import nn
 from models.config import ModelPreset
 from models.generation import GenerationMixin
 from models.io import SaveLoadMixin
-from models.losses import mask_bce, mask_dice, mask_iou
+from models.losses import mask_bce, mask_dice, mask_iou, mask_slots, sample_points
 from models.processing import ProcessorSettings, RSa2VAProcessor
-from models.towers import apply_policy, build_pretrained, build_random, inject_lora
+from models.towers import (
+    apply_policy,
+    build_pretrained,
+    build_random,
+    chat_template_of,
+    inject_lora,
+    released_dir,
+)
 
 
 @dataclass
@@ -39,7 +49,7 @@ class RSa2VAOutput:
     mask_scores: list[torch.Tensor] = field(default_factory=list)  # (K_b,) SAM 2 IoU predictions
 
 
-def processor_settings(preset: ModelPreset, vlm) -> ProcessorSettings:
+def processor_settings(preset: ModelPreset, vlm, chat_template: str | None = None) -> ProcessorSettings:
     vision = vlm.config.vision_config
     return ProcessorSettings(
         min_pixels=preset.min_pixels,
@@ -50,6 +60,7 @@ def processor_settings(preset: ModelPreset, vlm) -> ProcessorSettings:
         patch_size=vision.patch_size,
         merge_size=vision.spatial_merge_size,
         temporal_patch_size=vision.temporal_patch_size,
+        chat_template=chat_template,
     )
 
 
@@ -70,20 +81,25 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         self.sam = sam
         self.processor = processor
         self.seg_projection = seg_projection(vlm, sam)
-        # one mask per [SEG]: always the single-mask output, in training and inference alike
-        sam.mask_decoder.dynamic_multimask_via_stability = False
         self.seg_token_id = processor.seg_token_id
         inject_lora(preset, vlm)
         apply_policy(preset, vlm, sam, self.seg_projection)
 
     @classmethod
     def from_preset(cls, preset: ModelPreset, seed: int = 0) -> RSa2VA:
-        """tiny: random init (deterministic by seed); real presets: pinned HF revisions."""
+        """tiny: random init (deterministic by seed); real presets: pinned HF revisions (`init: released`:
+        a released Sa2VA / R-Sa2VA checkpoint, read by models.convert)."""
+        if preset.init == "released":
+            from models.convert import load_released
+
+            return load_released(released_dir(preset), preset)
+        template = None
         if preset.init == "random":
             vlm, sam, tokenizer = build_random(preset, seed)
         else:
             vlm, sam, tokenizer = build_pretrained(preset)
-        processor = RSa2VAProcessor(tokenizer, processor_settings(preset, vlm))
+            template = chat_template_of(preset.vlm.repo, preset.vlm.revision, tokenizer)
+        processor = RSa2VAProcessor(tokenizer, processor_settings(preset, vlm, template))
         torch.manual_seed(seed)
         return cls(preset, vlm, sam, processor)
 
@@ -109,22 +125,29 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
             ]
 
     def decode_masks(self, features: list[torch.Tensor], index: int, prompts: torch.Tensor):
-        """Low-res mask logits (K, h, w) and IoU scores (K,) of image `index` for K prompt vectors."""
+        """Low-res mask logits (K, h, w) and IoU scores (K,) of image `index` for K prompt vectors:
+        per prompt, the best (highest predicted IoU) of SAM 2's three multimask outputs."""
         image = features[-1][index : index + 1]
         high_res = [f[index : index + 1] for f in features[:-1]]
         positional = self.sam.get_image_wide_positional_embeddings()
-        dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-            1, -1, *image.shape[-2:]
-        )
-        masks, iou, _, _ = self.sam.mask_decoder(
+        encoder = self.sam.prompt_encoder
+        dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *image.shape[-2:])
+        k = prompts.shape[0]
+        padding = encoder.not_a_point_embed.weight.to(image.dtype).expand(k, 2, -1)
+        sparse = torch.cat([padding, prompts.to(image.dtype)[:, None, :]], dim=1)[None]  # (1, K, 3, C)
+        masks, iou, _, object_scores = self.sam.mask_decoder(
             image_embeddings=image,
             image_positional_embeddings=positional,
-            sparse_prompt_embeddings=prompts.to(image.dtype)[None, :, None, :],
+            sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
-            multimask_output=False,
+            multimask_output=True,
             high_resolution_features=high_res,
         )
-        return masks[0, :, 0], iou[0, :, 0]
+        best = iou[0].argmax(dim=-1)
+        rows = torch.arange(k, device=best.device)
+        # the IoU and object-score heads reach no loss; the zero term keeps them in the graph (DDP)
+        scores = iou[0, rows, best] + object_scores.sum() * 0.0
+        return masks[0, rows, best], scores
 
     def seg_masks(self, input_ids: torch.Tensor, hidden: torch.Tensor, sam_pixel_values: torch.Tensor):
         """Mask logits and scores of every `[SEG]` in `input_ids`, grouped per sample."""
@@ -158,6 +181,23 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
                 )
         return torch.cat(preds), torch.cat([gt.to(p.device) for p, gt in zip(preds, gt_masks)])
 
+    def mask_losses(self, preds: list[torch.Tensor], gt_masks: list[torch.Tensor]):
+        """(BCE, Dice) over every sample's mask slots, as the preset's `loss` section says."""
+        cfg = self.preset.loss
+        slot_preds, slot_targets = [], []
+        for pred, gt in zip(preds, gt_masks):
+            if pred.shape[0] == 0:
+                continue
+            index = mask_slots(pred.shape[0], cfg.mask_slots).to(pred.device)
+            slot_preds.append(pred[index])
+            slot_targets.append(gt.to(pred.device)[index])
+        pred, target = torch.cat(slot_preds), torch.cat(slot_targets)
+        if cfg.mask_loss == "points":
+            pred, target = sample_points(
+                pred, target, cfg.num_points, cfg.oversample_ratio, cfg.importance_ratio
+            )
+        return mask_bce(pred, target), mask_dice(pred, target)
+
     def forward(
         self,
         input_ids,
@@ -188,15 +228,17 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         logits, scores = self.seg_masks(input_ids, out.hidden_states[-1], sam_pixel_values)
         pred_masks = [self._upsample(m) for m in logits]
         zero = out.logits.sum() * 0.0 + sum(p.sum() * 0.0 for p in self.seg_projection.parameters())
+        heads = sum(s.sum() * 0.0 for s in scores)  # the IoU / object-score heads, in the graph for DDP
         bce = dice = zero
         iou = None
         if gt_masks is not None:
             ids = sample_ids or [str(i) for i in range(input_ids.shape[0])]
             preds, targets = self._pair_masks(pred_masks, gt_masks, ids)
             if preds.shape[0]:
-                bce, dice, iou = mask_bce(preds, targets), mask_dice(preds, targets), mask_iou(preds, targets)
+                iou = mask_iou(preds, targets)
+                bce, dice = self.mask_losses(pred_masks, gt_masks)
         loss = None
         if labels is not None:
             w = self.preset.loss
-            loss = w.ce * out.loss + w.bce * bce + w.dice * dice
+            loss = w.ce * out.loss + w.bce * bce + w.dice * dice + heads
         return RSa2VAOutput(loss, out.loss, bce, dice, iou, out.logits, pred_masks, scores)

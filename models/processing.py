@@ -4,10 +4,13 @@
     batch = proc.collate(samples, train=True)    # right-padded, with labels and mask targets
     batch = proc.prompt_batch(images, questions) # left-padded prompts for generation
 
+The chat is one user turn, [image, `user_prompt(question)`], no system prompt, then the assistant
+turn: rendered with the checkpoint's own chat template (`chat_template`, real presets) or, when
+there is none (the tiny preset), written out as Qwen3-VL's template renders that turn.
 Qwen3-VL sees the image resized by `Qwen2VLImageProcessorPil` (no torchvision) into
 patch_size x merge_size multiples within [min_pixels, max_pixels]; SAM 2 sees it resized to
 sam_image_size² (ImageNet normalisation). Mask targets are the pool masks in `[SEG]` order,
-resized to mask_loss_size².
+resized (nearest) to mask_loss_size².
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from evaluation.masks import decode as decode_rle
-from models.prompt import build_target, user_prompt
+from models.prompt import build_target, prompt_variant, user_prompt
 from models.tokenizer import IM_END, IM_START, IMAGE_PAD, SEG_TOKEN, VISION_END, VISION_START
 
 PROCESSOR_FILE = "processor_config.json"
@@ -43,6 +47,8 @@ class ProcessorSettings:
     patch_size: int = 16
     merge_size: int = 2
     temporal_patch_size: int = 2
+    chat_template: str | None = None  # the checkpoint's Jinja chat template; None: Qwen3-VL's, written out
+    prompt_seed: int = 0  # SFT: which think prompt each sample gets (models.prompt.prompt_variant)
 
 
 def check_image(image: Any, sample_id: str, max_side: int) -> Image.Image:
@@ -148,10 +154,29 @@ class RSa2VAProcessor:
             "sam_pixel_values": torch.stack(sam),
         }
 
-    def prompt_text(self, question: str, n_image_tokens: int, sample_id: str = "?") -> str:
-        """Qwen3-VL chat text up to the assistant turn."""
-        image = VISION_START + IMAGE_PAD * n_image_tokens + VISION_END
-        return f"{IM_START}user\n{image}{user_prompt(question, sample_id)}{IM_END}\n{IM_START}assistant\n"
+    def chat_text(self, text: str, sample_id: str = "?") -> str:
+        """The chat up to the assistant turn for one user turn [image, `text`], one `<|image_pad|>`."""
+        template = self.settings.chat_template
+        if template is None:
+            chat = (
+                f"{IM_START}user\n{VISION_START}{IMAGE_PAD}{VISION_END}{text}{IM_END}\n{IM_START}assistant\n"
+            )
+        else:
+            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+            chat = self.tokenizer.apply_chat_template(
+                messages, chat_template=template, tokenize=False, add_generation_prompt=True
+            )
+        if chat.count(IMAGE_PAD) != 1:
+            raise ValueError(
+                f"sample {sample_id}: the chat holds {chat.count(IMAGE_PAD)} {IMAGE_PAD} instead of one; "
+                "remove vision tokens from the question"
+            )
+        return chat
+
+    def prompt_text(self, question: str, n_image_tokens: int, sample_id: str = "?", variant: int = 0) -> str:
+        """Qwen3-VL chat text up to the assistant turn, the image expanded to `n_image_tokens` pads."""
+        chat = self.chat_text(user_prompt(question, sample_id, variant), sample_id)
+        return chat.replace(IMAGE_PAD, IMAGE_PAD * n_image_tokens)
 
     def _n_image_tokens(self, grid_thw: torch.Tensor) -> int:
         return int(grid_thw.prod()) // (self.settings.merge_size**2)
@@ -192,14 +217,14 @@ class RSa2VAProcessor:
         size = self.settings.mask_loss_size
         out = torch.zeros(len(obj_ids), size, size)
         for k, obj in enumerate(obj_ids):
-            mask = Image.fromarray(
-                _object_mask(sample, obj, image.height, image.width).astype(np.uint8) * 255
-            )
-            out[k] = torch.from_numpy(np.asarray(mask.resize((size, size), Image.NEAREST)) > 127)
+            mask = torch.from_numpy(_object_mask(sample, obj, image.height, image.width).astype(np.float32))
+            out[k] = F.interpolate(mask[None, None], size=(size, size), mode="nearest")[0, 0]
         return out
 
-    def _prompt_ids(self, question: str, grid_thw: torch.Tensor, sample_id: str) -> list[int]:
-        text = self.prompt_text(question, self._n_image_tokens(grid_thw), sample_id)
+    def _prompt_ids(
+        self, question: str, grid_thw: torch.Tensor, sample_id: str, variant: int = 0
+    ) -> list[int]:
+        text = self.prompt_text(question, self._n_image_tokens(grid_thw), sample_id, variant)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _assemble(self, prompts, completions, vision, images, ids) -> dict[str, Any]:
@@ -228,8 +253,8 @@ class RSa2VAProcessor:
         return self._assemble(prompts, [list(c) for c in completions], vision, images, ids)
 
     def collate(self, samples: list[dict[str, Any]], train: bool = True) -> dict[str, Any]:
-        """Batch canonical rows. train=True: right-padded prompt+target, labels, mask targets in [SEG] order;
-        train=False: left-padded prompts for generation."""
+        """Batch canonical rows. train=True: right-padded prompt (think prompt per `prompt_variant`) + target,
+        labels, mask targets in [SEG] order; train=False: left-padded prompts for generation."""
         if not samples:
             raise ValueError("collate needs at least one sample")
         ids = [str(s.get("id", i)) for i, s in enumerate(samples)]
@@ -243,7 +268,8 @@ class RSa2VAProcessor:
         vision = self.encode_images(images)
         prompts, targets, masks = [], [], []
         for sample, sid, image, thw in zip(samples, ids, images, vision["image_grid_thw"]):
-            prompts.append(self._prompt_ids(sample.get("question"), thw, sid))
+            variant = prompt_variant(sid, self.settings.prompt_seed)
+            prompts.append(self._prompt_ids(sample.get("question"), thw, sid, variant))
             text, obj_ids = build_target(sample)
             target = self.tokenizer(text + IM_END, add_special_tokens=False)["input_ids"]
             if target.count(self.seg_token_id) != len(obj_ids):

@@ -1,53 +1,73 @@
-"""Prompt and target text of R-Sa2VA (TASKS.md §1.2).
+"""Prompt and target text of R-Sa2VA, as the authors' code writes them (docs/fidelity.md).
+
+The user turn is the image, then `user_prompt(question)`:
+"\\n{question}\\n\\n{think prompt}\\n\\n{format prompt}". Inference uses the first think prompt;
+SFT picks one of the two per sample (`prompt_variant`, seeded). No system prompt.
 
 Canonical text references pool objects as `<ref:ID>`. For the target, objects are renumbered
 `<obj1>, <obj2>, ...` by first appearance and every mention becomes `<objN> [SEG]` (a repeated
-mention gets its own `[SEG]`); the target is `<think>{reasoning}</think>\\n\\n<answer>{answer}</answer>`.
+mention gets its own `[SEG]`), wrapped as `<ver>…</ver>` in the reasoning and `<vea>…</vea>` in the
+answer; the target is `<think>{reasoning}</think>\\n\\n<answer>{answer}</answer>`.
 
     >>> build_target({"id": "s", "reasoning": "see <ref:a>", "answer": "<ref:a>",
     ...               "reasoning_ids": ["a"], "answer_ids": ["a"]})
-    ('<think>see <obj1> [SEG]</think>\\n\\n<answer><obj1> [SEG]</answer>', ['a', 'a'])
+    ('<think>see <ver><obj1> [SEG]</ver></think>\\n\\n<answer><vea><obj1> [SEG]</vea></answer>', ['a', 'a'])
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 from models.tokenizer import SEG_TOKEN
 
 REF_PATTERN = re.compile(r"<ref:([^>]+)>")
-PROMPT_TEMPLATE = (
-    "{question}\n"
-    "Think about the question first, then answer it. Segment every object you mention, both in the "
-    "thinking process and in the answer, by writing a segmentation token right after it. Put the "
-    "thinking process inside <think> </think> tags and the answer inside <answer> </answer> tags."
+_THINK = "You should first think about the reasoning process in the mind and then provides the user with the answer."
+THINK_PROMPTS = (
+    f"{_THINK} Please respond with segmentation mask in both the thinking process and the answer.",
+    f"{_THINK} Please output the segmentation mask in both the thinking process and the answer.",
 )
+FORMAT_PROMPT = (
+    "The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
+    "respectively, i.e., <think> reasoning process here </think> <answer> answers here </answer>."
+)
+# a mention with the wrapper the authors' text carries, if the canonical text kept it
+_MENTION = {
+    "ver": re.compile(r"(?:<ver>\s*)?<ref:([^>]+)>(?:\s*</ver>)?"),
+    "vea": re.compile(r"(?:<vea>\s*)?<ref:([^>]+)>(?:\s*</vea>)?"),
+}
 
 
-def user_prompt(question: str, sample_id: str = "?") -> str:
-    """The instruction shown after the image for `question`."""
+def user_prompt(question: str, sample_id: str = "?", variant: int = 0) -> str:
+    """The text after the image for `question` (think prompt `variant`: 0 at inference, 0 or 1 in SFT)."""
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"sample {sample_id}: the question is empty; every sample needs a question")
     if SEG_TOKEN in question:
         raise ValueError(
             f"sample {sample_id}: the question contains {SEG_TOKEN}; remove it (it is a model token)"
         )
-    return PROMPT_TEMPLATE.format(question=question.strip())
+    return f"\n{question}\n\n{THINK_PROMPTS[variant]}\n\n{FORMAT_PROMPT}"
+
+
+def prompt_variant(sample_id: str, seed: int) -> int:
+    """The think prompt an SFT sample gets: 0 or 1, fixed by (seed, sample id)."""
+    digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+    return digest[0] % len(THINK_PROMPTS)
 
 
 def _fallback_text(ids: list[str], joiner: str) -> str:
     return joiner.join(f"<ref:{i}>" for i in ids)
 
 
-def _rewrite(text: str, numbers: dict[str, int], order: list[str]) -> str:
+def _rewrite(text: str, wrapper: str, numbers: dict[str, int], order: list[str]) -> str:
     def sub(match: re.Match) -> str:
         obj = match.group(1)
         numbers.setdefault(obj, len(numbers) + 1)
         order.append(obj)
-        return f"<obj{numbers[obj]}> {SEG_TOKEN}"
+        return f"<{wrapper}><obj{numbers[obj]}> {SEG_TOKEN}</{wrapper}>"
 
-    return REF_PATTERN.sub(sub, text)
+    return _MENTION[wrapper].sub(sub, text)
 
 
 def build_target(sample: dict[str, Any]) -> tuple[str, list[str]]:
@@ -66,8 +86,8 @@ def build_target(sample: dict[str, Any]) -> tuple[str, list[str]]:
             )
     numbers: dict[str, int] = {}
     order: list[str] = []
-    think = _rewrite(reasoning, numbers, order)
-    ans = _rewrite(answer, numbers, order)
+    think = _rewrite(reasoning, "ver", numbers, order)
+    ans = _rewrite(answer, "vea", numbers, order)
     needs_masks = bool(sample.get("reasoning_ids") or sample.get("answer_ids"))
     if needs_masks and not order:
         raise ValueError(

@@ -132,6 +132,55 @@ def _is_local(repo: str) -> bool:
     return Path(repo).is_dir()
 
 
+def chat_template_of(repo: str, revision: str | None, tokenizer=None) -> str:
+    """The Jinja chat template of a checkpoint (its processor's `chat_template.jinja` / `.json`, else
+    the tokenizer's); ValueError when it has none."""
+    import json
+
+    from transformers.utils import cached_file
+
+    for name in ("chat_template.jinja", "chat_template.json"):
+        path = cached_file(repo, name, revision=revision, _raise_exceptions_for_missing_entries=False)
+        if path is not None:
+            with open(path, encoding="utf-8") as f:
+                return f.read() if name.endswith(".jinja") else json.load(f)["chat_template"]
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        raise ValueError(
+            f"{repo}: no chat_template.jinja / chat_template.json and no tokenizer chat template; "
+            "copy the Qwen3-VL processor files into the checkpoint"
+        )
+    return template
+
+
+def released_dir(preset: ModelPreset) -> str:
+    """Local directory of the preset's released checkpoint (a local `repo`, or a pinned hub snapshot)."""
+    source = preset.released
+    if _is_local(source.repo):
+        return source.repo
+    if source.revision is None:
+        raise ValueError(
+            f"preset {preset.name}: {source.repo} has no pinned revision; set `released.revision:` to the commit "
+            "sha of the snapshot you use (or point `released.repo:` at a local directory)"
+        )
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(source.repo, revision=source.revision)
+
+
+def lora_targets(preset: ModelPreset, vlm) -> list[str]:
+    """Module names LoRA wraps: every nn.Linear of the language model (the authors' rule), or those
+    whose last name part is in the policy's `target_modules`."""
+    wanted = set(preset.policy.lora.target_modules)
+    return [
+        name
+        for name, module in vlm.named_modules()
+        if ".language_model." in f".{name}"
+        and isinstance(module, torch.nn.Linear)
+        and (not wanted or name.rsplit(".", 1)[-1] in wanted)
+    ]
+
+
 def inject_lora(preset: ModelPreset, vlm) -> None:
     """Add LoRA adapters (peft) on the language model's linear layers, if the policy asks."""
     lora = preset.policy.lora
@@ -139,13 +188,21 @@ def inject_lora(preset: ModelPreset, vlm) -> None:
         return
     from peft import LoraConfig, inject_adapter_in_model
 
-    pattern = r".*language_model\..*\.(" + "|".join(lora.target_modules) + r")$"
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=pattern)
+    targets = lora_targets(preset, vlm)
+    if not targets:
+        raise ValueError(
+            f"preset {preset.name}: policy.lora.target_modules {list(lora.target_modules)} match no Linear"
+        )
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets)
     inject_adapter_in_model(config, vlm)
 
 
 def apply_policy(preset: ModelPreset, vlm, sam, projection: torch.nn.Module) -> None:
-    """Set requires_grad per the preset's TrainPolicy (LoRA params train whenever present)."""
+    """Set requires_grad per the preset's TrainPolicy (LoRA params train whenever present).
+
+    The whole SAM 2 mask decoder trains with `train_mask_decoder` (IoU head and every hypernetwork
+    MLP included: the multimask choice needs them); the prompt encoder's two used embeddings
+    (no_mask_embed, not_a_point_embed) train only with the SAM encoder (`freeze_sam_encoder: false`)."""
     policy = preset.policy
     inner = vlm.model
     inner.visual.requires_grad_(not policy.freeze_vision)
@@ -157,16 +214,9 @@ def apply_policy(preset: ModelPreset, vlm, sam, projection: torch.nn.Module) -> 
     sam.requires_grad_(False)
     sam.vision_encoder.requires_grad_(not policy.freeze_sam_encoder)
     sam.no_memory_embedding.requires_grad_(not policy.freeze_sam_encoder)
+    for used in (sam.prompt_encoder.no_mask_embed, sam.prompt_encoder.not_a_point_embed):
+        used.requires_grad_(not policy.freeze_sam_encoder)
     sam.mask_decoder.requires_grad_(policy.train_mask_decoder)
-    sam.prompt_encoder.no_mask_embed.requires_grad_(policy.train_mask_decoder)  # the only prompt part used
-    # heads whose outputs never reach a loss: the IoU / object-score heads and the multimask outputs
-    decoder = sam.mask_decoder
-    for unused in (
-        decoder.iou_prediction_head,
-        decoder.pred_obj_score_head,
-        *decoder.output_hypernetworks_mlps[1:],
-    ):
-        unused.requires_grad_(False)
     projection.requires_grad_(policy.train_projection)
     for name, param in vlm.named_parameters():
         if "lora_" in name:

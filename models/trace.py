@@ -1,6 +1,6 @@
 """Trace: one model output — text, the role of each `[SEG]`, and one mask (RLE) + score per `[SEG]`.
 
-trace.to_prediction("sample-1")  # {"id", "text", "masks", "scores"}: a predictions JSONL line
+trace.to_prediction("sample-1")  # {"id", "text", "masks", "scores", "truncated"}: a predictions JSONL line
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class Trace:
     masks: tuple[dict, ...]
     scores: tuple[float, ...]  # SAM 2's predicted IoU of each mask
     token_ids: tuple[int, ...] = ()  # the completion's token ids (up to and including the end token)
+    truncated: bool = False  # generation used its whole budget without closing </answer>
 
     def __post_init__(self) -> None:
         n = len(self.seg_positions)
@@ -36,4 +37,10 @@ class Trace:
 
     def to_prediction(self, sample_id: str) -> dict:
         """The predictions JSONL record of the evaluation contract (plus per-mask scores)."""
-        return {"id": sample_id, "text": self.text, "masks": list(self.masks), "scores": list(self.scores)}
+        return {
+            "id": sample_id,
+            "text": self.text,
+            "masks": list(self.masks),
+            "scores": list(self.scores),
+            "truncated": self.truncated,
+        }

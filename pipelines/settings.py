@@ -19,7 +19,8 @@ from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 RUNTIMES = ("local", "kubernetes")
-TOP_LEVEL = ("work_uri", "runtime")
+TOP_LEVEL = ("work_uri", "runtime", "cache_training")
+REVISION = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,12 @@ class DataSettings:
     train_source: str = "vrt-80k"
     train_from: str = "hf://datasets/HarborYuan/VisualReasoningTracer"
     bench_from: str = "hf://datasets/HarborYuan/VRT-Eval"
-    revision: str = "synthetic"
+    revision: str = ""  # sources only; "" compiles, and the dataset step refuses to run without one
 
     def __post_init__(self) -> None:
         if self.n_train < 1 or self.n_bench < 1:
             raise UserError(f"data.n_train and data.n_bench must be >= 1, got {self.n_train}, {self.n_bench}")
-        if not self.generated and not re.fullmatch(r"[0-9a-f]{40}", self.revision):
+        if not self.generated and self.revision and not REVISION.fullmatch(self.revision):
             raise UserError(
                 f"data.revision {self.revision!r} is not a commit sha: pin the dataset revision with "
                 "--param data.revision=<40-hex sha> (see the dataset's commit history on the hub)"
@@ -46,13 +47,13 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0  # 0: the model's own budget (its preset's; 2048 for the real presets)
     batch_size: int = 4
     limit: int = 0  # 0: the whole benchmark
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1 or self.batch_size < 1 or self.limit < 0:
-            raise UserError("evaluate.max_new_tokens and evaluate.batch_size must be >= 1, evaluate.limit >= 0")
+        if self.max_new_tokens < 0 or self.batch_size < 1 or self.limit < 0:
+            raise UserError("evaluate.batch_size must be >= 1, evaluate.max_new_tokens and evaluate.limit >= 0")
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class RegisterSettings:
 @dataclass(frozen=True)
 class DeploySettings:
     name: str = "vrt"
-    namespace: str = "vrt"
+    namespace: str = ""  # "": the namespace the pipeline's pods run in (where the chart is installed)
     canary_percent: int = -1  # -1: no canary (all traffic to the new revision)
     deployment_mode: str = "RawDeployment"
     timeout_s: int = 900
@@ -78,6 +79,7 @@ class PipelineSettings:
     preset: str
     work_uri: str = ".vrt/work"
     runtime: str = "local"  # local: Ray on this machine, loopback server; kubernetes: RayJobs and KServe
+    cache_training: bool = False  # let KFP reuse cached sft/grpo results (never register/deploy)
     data: DataSettings = field(default_factory=DataSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     register: RegisterSettings = field(default_factory=RegisterSettings)

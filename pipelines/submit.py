@@ -2,7 +2,7 @@
 
 Used by `vrt pipeline submit` (vrt/cli/pipeline_submit.py):
 
-    vrt pipeline submit --host https://kfp.example.org --preset 4b --param n_train=5000 --wait
+    vrt pipeline submit --host https://kfp.example.org --preset 4b --param revision=0123456789abcdef0123456789abcdef01234567 --wait
 
 Talks to the KFP v2beta1 REST API through `kfp.Client`: finds or creates the experiment, then
 creates a run (or, with a cron expression, a recurring run) from the compiled package, with the
@@ -76,7 +76,7 @@ def parse_run_params(items: Iterable[str]) -> dict[str, Any]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--param {item!r} is not name=value (example: --param n_train=32)")
+            raise ValueError(f"--param {item!r} is not name=value (example: --param eval_limit=32)")
         out[name.strip()] = yaml.safe_load(value) if value else ""
     return out
 

@@ -4,6 +4,12 @@ Writes are atomic per object: local files are written to a temporary name and re
 an S3 PUT is atomic by itself. Publishing a multi-file result means writing its
 manifest last (see vrt.data.manifest). The S3 endpoint comes from `AWS_ENDPOINT_URL`
 (any S3-compatible server); credentials from the usual AWS environment/profile.
+
+Every S3 call has explicit bounds (botocore Config): `VRT_S3_CONNECT_TIMEOUT` (s, default 10),
+`VRT_S3_READ_TIMEOUT` (s, default 60) and `VRT_S3_MAX_ATTEMPTS` (default 3, the first try included).
+A server that does not answer is a one-line UserError after at most about
+attempts x (connect + read) seconds. Keys are checked before anything is written locally: a key
+that is absolute or climbs out with `..` is refused.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from vrt.errors import UserError
 
@@ -37,33 +44,106 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-@lru_cache(maxsize=4)
-def _client(endpoint: str | None):
-    import boto3
+@dataclass(frozen=True)
+class S3Limits:
+    """Connect/read timeouts (seconds) and attempts per call (the first included) of the S3 client."""
 
-    return boto3.client("s3", endpoint_url=endpoint)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not (self.connect_timeout > 0 and self.read_timeout > 0 and 1 <= self.max_attempts <= 20):
+            raise UserError(
+                f"S3 limits must be positive timeouts and 1-20 attempts, got {self}: fix VRT_S3_CONNECT_TIMEOUT, "
+                "VRT_S3_READ_TIMEOUT or VRT_S3_MAX_ATTEMPTS"
+            )
+
+    @classmethod
+    def from_env(cls) -> S3Limits:
+        names = {
+            "connect_timeout": "VRT_S3_CONNECT_TIMEOUT",
+            "read_timeout": "VRT_S3_READ_TIMEOUT",
+            "max_attempts": "VRT_S3_MAX_ATTEMPTS",
+        }
+        values = {}
+        for field_name, env in names.items():
+            text = os.environ.get(env, "").strip()
+            if not text:
+                continue
+            try:
+                values[field_name] = int(text) if field_name == "max_attempts" else float(text)
+            except ValueError as e:
+                raise UserError(f"{env}={text!r} is not a number: set it to e.g. 10") from e
+        return cls(**values)
+
+
+@lru_cache(maxsize=4)
+def _client(endpoint: str | None, limits: S3Limits):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=limits.connect_timeout,
+        read_timeout=limits.read_timeout,
+        retries={"max_attempts": limits.max_attempts, "mode": "standard"},
+    )
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
 def s3_client():
-    """A boto3 S3 client for `AWS_ENDPOINT_URL` (or AWS itself when unset)."""
-    return _client(os.environ.get("AWS_ENDPOINT_URL") or None)
+    """A boto3 S3 client for `AWS_ENDPOINT_URL` (or AWS itself when unset), with the S3Limits of the env."""
+    return _client(os.environ.get("AWS_ENDPOINT_URL") or None, S3Limits.from_env())
 
 
 def _s3_error(e: Exception, uri: str) -> UserError:
-    code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+    if isinstance(e, (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError, BotoConnectionError)):
+        limits = S3Limits.from_env()
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+        return UserError(
+            f"S3 at {endpoint} did not answer for {uri} ({type(e).__name__}; {limits.max_attempts} attempts, "
+            f"connect {limits.connect_timeout:g} s, read {limits.read_timeout:g} s): check AWS_ENDPOINT_URL "
+            "and the network, or raise VRT_S3_READ_TIMEOUT"
+        )
+    response = getattr(e, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = str(error.get("Code", "")) if isinstance(error, dict) else ""
     if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        return UserError(f"S3 access denied for {uri}: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy")
+        return UserError(
+            f"S3 access denied for {uri}: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy"
+        )
     if code in ("NoSuchKey", "404", "NotFound"):
         return UserError(f"{uri} does not exist: check the URI (list it with `aws s3 ls`)")
     if code == "NoSuchBucket":
         return UserError(f"bucket of {uri} does not exist: create it or fix the URI")
-    return UserError(f"S3 error on {uri}: {e}")
+    return UserError(f"S3 error on {uri}: {' '.join(str(e).split())}")
+
+
+def _s3_call(uri: str, call, *args, **kwargs):
+    """`call(*args, **kwargs)` with every botocore failure turned into a one-line UserError about `uri`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call(*args, **kwargs)
+    except (ClientError, BotoCoreError) as e:
+        raise _s3_error(e, uri) from e
+
+
+def safe_relative(name: str, where: str) -> str:
+    """`name` when it is a plain relative path; a UserError when it is absolute or climbs out with `..`."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or "\\" in name or "\x00" in name:
+        raise UserError(f"refusing object {name!r} under {where}: its key is absolute or climbs out with ..")
+    return name
 
 
 def exists(uri: str) -> bool:
     if not is_s3(uri):
         return Path(uri).exists()
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = split_s3(uri)
     try:
@@ -72,6 +152,8 @@ def exists(uri: str) -> bool:
     except ClientError as e:
         if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return False
+        raise _s3_error(e, uri) from e
+    except BotoCoreError as e:
         raise _s3_error(e, uri) from e
 
 
@@ -138,7 +220,7 @@ def delete(uri: str) -> None:
     """Remove an object (missing is fine)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        s3_client().delete_object(Bucket=bucket, Key=key)
+        _s3_call(uri, s3_client().delete_object, Bucket=bucket, Key=key)
     else:
         Path(uri).unlink(missing_ok=True)
 
@@ -150,7 +232,7 @@ def upload_dir(local_dir: str | Path, uri: str) -> None:
         rel = str(path.relative_to(local_dir)).replace(os.sep, "/")
         if is_s3(uri):
             bucket, key = split_s3(join(uri, rel))
-            s3_client().upload_file(str(path), bucket, key)
+            _s3_call(join(uri, rel), s3_client().upload_file, str(path), bucket, key)
         else:
             dest = Path(uri, rel)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -167,9 +249,12 @@ def download_dir(uri: str, local_dir: str | Path) -> Path:
     if not names:
         raise UserError(f"nothing under {uri}: check the URI")
     local_dir = Path(local_dir)
+    names = [
+        safe_relative(name, uri) for name in names if not name.endswith("/")
+    ]  # "dir/" markers hold nothing
     for name in names:
         bucket, key = split_s3(join(uri, name))
         dest = local_dir / name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        s3_client().download_file(bucket, key, str(dest))
+        _s3_call(join(uri, name), s3_client().download_file, bucket, key, str(dest))
     return local_dir

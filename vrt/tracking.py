@@ -1,7 +1,9 @@
 """MLflow tracking: where runs go, and one run per pipeline step nested under the pipeline's run.
 
 Local default: SQLite at `.vrt/mlflow.db` with artifacts under `.vrt/mlartifacts` (no server);
-any `MLFLOW_TRACKING_URI` (a server from the Helm chart, say) overrides it. A pipeline run
+any `MLFLOW_TRACKING_URI` (a server from the Helm chart, say) overrides it. Inside a Kubernetes
+pod there is no local default: a missing `MLFLOW_TRACKING_URI` is an error (the pipeline reads
+it from the chart's ConfigMap), never runs logged into a SQLite file that dies with the pod. A pipeline run
 opens a parent run and passes its id to steps as `VRT_PARENT_RUN_ID`; each step's run is a
 child of it.
 """
@@ -18,10 +20,13 @@ LOCAL_DIR = Path(".vrt")
 
 
 def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI`, or the local SQLite store under `.vrt/`."""
+    """`MLFLOW_TRACKING_URI`, or (off a cluster) the local SQLite store under `.vrt/`."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
+    from vrt.k8s import platform
+
+    platform.check_step_env()  # on a cluster: raises, naming the ConfigMap that should have set it
     return f"sqlite:///{(LOCAL_DIR / 'mlflow.db').resolve()}"
 
 

@@ -11,11 +11,13 @@ Called by `components/dataset/component.py`; usable directly:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from vrt.data.prepare import PrepareConfig, prepare
 from vrt.data.synth import synthesize_to
+from vrt.errors import UserError
 
 FORMAT = "vrt-canonical-parquet"
 
@@ -27,10 +29,24 @@ def synth_raw(out_uri: str, n_train: int, n_bench: int, seed: int, image_size: i
 
 
 def prepare_pointer(
-    source: str, from_uri: str, out_uri: str, revision: str, pointer_path: str
+    source: str, from_uri: str, out_uri: str, revision: str, pointer_path: str, runtime: str = "local"
 ) -> dict[str, Any]:
-    """Prepare `source` into `out_uri`, write the pointer JSON to `pointer_path`, and return it."""
-    manifest = prepare(PrepareConfig(source=source, from_uri=from_uri, out_uri=out_uri, revision=revision))
+    """Prepare `source` into `out_uri` (in a local process pool, or as Ray tasks of a RayJob with runtime
+    `kubernetes`), write the pointer JSON to `pointer_path`, and return it."""
+    if from_uri.startswith("hf://") and not re.fullmatch(r"[0-9a-f]{40}", revision or ""):
+        raise UserError(
+            f"revision {revision!r} for {from_uri} is not a commit sha: pin the dataset with the pipeline "
+            "parameter revision=<40-hex sha> (vrt pipeline submit --param revision=<sha>)"
+        )
+    cfg = PrepareConfig(source=source, from_uri=from_uri, out_uri=out_uri, revision=revision)
+    if runtime == "local":
+        manifest = prepare(cfg)
+    elif runtime == "kubernetes":
+        from components.dataset.launch import ClusterSettings, prepare_on_cluster
+
+        manifest = prepare_on_cluster(cfg, ClusterSettings())
+    else:
+        raise UserError(f"unknown runtime {runtime!r}: use local or kubernetes")
     pointer = {
         "uri": out_uri,
         "source": manifest.source,

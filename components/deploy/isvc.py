@@ -35,18 +35,20 @@ class DeployConfig:
     gpus: int = 1
     cpu: str = "4"
     memory: str = "24Gi"
-    node_selector: dict[str, str] = field(default_factory=lambda: {"vrt.io/pool": "gpu"})
+    # The platform's one GPU pool (charts/vrt-platform values `gpu`); the deploy step passes the chart's.
+    node_selector: dict[str, str] = field(default_factory=lambda: {"vrt.dev/gpu-pool": "true"})
     tolerations: tuple[dict[str, str], ...] = (
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"},
     )
-    service_account: str = "vrt-model-reader"
+    service_account: str = "vrt-predictor"  # created by the chart (serviceAccount.predictorName)
     s3_secret: str = ""
+    env_secrets: tuple[str, ...] = ()  # more Secrets as env by reference (the MLflow client login)
     tracking_uri: str = ""
     canary_percent: int | None = None
     deployment_mode: str = "RawDeployment"
     min_replicas: int = 1
     max_replicas: int = 1
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0  # 0: the model's own budget
 
     def __post_init__(self) -> None:
         if not _DNS_RE.match(self.name):
@@ -118,8 +120,9 @@ def _container(cfg: DeployConfig) -> dict[str, Any]:
         "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
     }
     container["env"].append({"name": "HOME", "value": "/tmp"})
-    if cfg.s3_secret:
-        container["envFrom"] = [{"secretRef": {"name": cfg.s3_secret}}]
+    secrets = [s for s in (cfg.s3_secret, *cfg.env_secrets) if s]
+    if secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in secrets]
     return container
 
 
@@ -129,6 +132,8 @@ def inference_service(cfg: DeployConfig) -> dict[str, Any]:
         "containers": [_container(cfg)],
         "volumes": [{"name": "scratch", "emptyDir": {}}],
         "serviceAccountName": cfg.service_account,
+        # The chart's NetworkPolicy admits traffic to vrt.io/role=predictor pods from the gateway only.
+        "labels": {"vrt.io/role": "predictor"},
         "nodeSelector": dict(cfg.node_selector),
         "tolerations": [dict(t) for t in cfg.tolerations],
         "minReplicas": cfg.min_replicas,

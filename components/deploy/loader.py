@@ -1,7 +1,9 @@
 """Resolve a model URI to a local model directory: a directory, `s3://...`, or `models:/NAME@ALIAS|VERSION`.
 
 `models:/` URIs are resolved through the MLflow registry (vrt.tracking's URI) and their
-artifacts downloaded; `s3://` prefixes are copied with vrt.storage. The directory must hold
+artifacts downloaded: a registered version is an MLflow pyfunc model whose weights sit in its
+`artifacts/weights/` folder (components/register/mlflow_model.py), the same artifact
+`mlflow.pyfunc.load_model` loads; `s3://` prefixes are copied with vrt.storage. The directory must hold
 an HF-style model (config.json + safetensors).
 
     from components.deploy.loader import resolve_model_dir
@@ -38,6 +40,17 @@ def _check_model_dir(path: Path, uri: str) -> Path:
     return path
 
 
+def _pyfunc_weights(path: Path) -> Path:
+    """The weights folder a registered pyfunc model wraps (its MLmodel's `weights` artifact)."""
+    import yaml
+
+    flavor = (yaml.safe_load((path / "MLmodel").read_text()).get("flavors") or {}).get("python_function") or {}
+    weights = (flavor.get("artifacts") or {}).get("weights") or {}
+    if not weights.get("path"):
+        raise UserError(f"{path}/MLmodel names no 'weights' artifact: register the model with `vrt` (register step)")
+    return path / weights["path"]
+
+
 def resolve_model_dir(uri: str, cache_dir: Path) -> tuple[Path, str]:
     """Local directory holding the model of `uri`, and the registry version ('' when not from the registry)."""
     if uri.startswith("models:/"):
@@ -52,6 +65,8 @@ def resolve_model_dir(uri: str, cache_dir: Path) -> tuple[Path, str]:
         path = Path(
             mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest))
         )
+        if (path / "MLmodel").is_file():  # the pyfunc model: serve the weights it wraps
+            path = _pyfunc_weights(path)
         return _check_model_dir(path, uri), version
     if storage.is_s3(uri):
         dest = cache_dir / re.sub(r"[^\w.-]+", "_", uri[len("s3://") :]).strip("_")

@@ -19,6 +19,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # decoders a client may reach (no EPS, PSD, ...)
+
 
 class BadRequest(ValueError):
     """A client mistake in a request (HTTP 400)."""
@@ -26,30 +28,42 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Request limits of the server."""
+    """Request limits of the server. `max_image_side` is the model preset's; the predictor sets it at load."""
 
     max_image_bytes: int = 8 * 1024 * 1024
     max_pixels: int = 4096 * 4096
     max_question_chars: int = 2000
     max_batch: int = 8
+    max_image_side: int = 4096
+    max_aspect_ratio: int = 200
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
+
+    def max_body_bytes(self) -> int:
+        """Largest legitimate request body: every image at the byte limit, base64-encoded, plus JSON slack."""
+        per_item = self.max_image_bytes * 4 // 3 + 4 + self.max_question_chars * 12 + 1024
+        return self.max_batch * per_item + 64 * 1024
 
 
 @dataclass(frozen=True)
 class Query:
-    """One validated request item."""
+    """One validated request item: the encoded image and its header size (not decoded yet), question, overlay."""
 
-    image: Image.Image
+    raw: bytes
+    width: int
+    height: int
     question: str
     overlay: bool = False
 
+    def decoded_bytes(self) -> int:
+        """Memory its pixels take once decoded (RGB), twice that when an overlay is drawn."""
+        return self.width * self.height * 3 * (2 if self.overlay else 1)
 
-def decode_image(data: str | bytes, limits: Limits, where: str) -> Image.Image:
-    """Base64 text -> RGB image, within the byte and pixel limits."""
+
+def _image_bytes(data: str | bytes, limits: Limits, where: str) -> bytes:
     if not isinstance(data, str | bytes) or not data:
         raise BadRequest(f"{where}: image must be a non-empty base64 string")
     if len(data) > limits.max_image_bytes * 4 // 3 + 4:
@@ -59,28 +73,56 @@ def decode_image(data: str | bytes, limits: Limits, where: str) -> Image.Image:
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise BadRequest(
-            f"{where}: image is not valid base64 ({e}); send base64.b64encode(file bytes)"
-        ) from e
+        raise BadRequest(f"{where}: image is not valid base64; send base64.b64encode(file bytes)") from e
+    if not raw:
+        raise BadRequest(f"{where}: image must be a non-empty base64 string")
     if len(raw) > limits.max_image_bytes:
         raise BadRequest(f"{where}: image is {len(raw)} bytes, over the limit of {limits.max_image_bytes}")
-    try:
-        with Image.open(io.BytesIO(raw)) as probe:
-            width, height = probe.size
-            if width * height > limits.max_pixels:
-                raise BadRequest(
-                    f"{where}: image is {width}x{height} pixels, over the limit of {limits.max_pixels}; "
-                    "downscale it"
-                )
-            probe.load()
-            return probe.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+    return raw
+
+
+def _check_size(width: int, height: int, limits: Limits, where: str) -> None:
+    if width < 1 or height < 1:
+        raise BadRequest(f"{where}: image is {width}x{height} pixels; it must not be empty")
+    if width * height > limits.max_pixels:
         raise BadRequest(
-            f"{where}: bytes are not a readable image ({e.__class__.__name__}); send PNG or JPEG"
-        ) from e
+            f"{where}: image is {width}x{height} pixels, over the limit of {limits.max_pixels}; downscale it"
+        )
+    if max(width, height) > limits.max_image_side:
+        raise BadRequest(
+            f"{where}: image is {width}x{height}, over the model's limit of {limits.max_image_side} px per "
+            "side; downscale it"
+        )
+    if max(width, height) / min(width, height) > limits.max_aspect_ratio:
+        raise BadRequest(
+            f"{where}: image is {width}x{height}, an aspect ratio over {limits.max_aspect_ratio}; crop or pad it"
+        )
 
 
-def check_question(question: Any, limits: Limits, where: str) -> str:
+def probe_image(data: str | bytes, limits: Limits, where: str) -> tuple[bytes, int, int]:
+    """Base64 text -> (encoded bytes, width, height), read from the image header only (no pixel decode)."""
+    raw = _image_bytes(data, limits, where)
+    try:
+        with Image.open(io.BytesIO(raw), formats=FORMATS) as probe:
+            width, height = probe.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise BadRequest(f"{where}: bytes are not a readable image; send PNG or JPEG") from e
+    _check_size(width, height, limits, where)
+    return raw, width, height
+
+
+def decode_image(query: Query, where: str = "image") -> Image.Image:
+    """Decode a probed query's pixels as RGB (call off the event loop: this is the costly part)."""
+    try:
+        with Image.open(io.BytesIO(query.raw), formats=FORMATS) as image:
+            image.load()
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
+        raise BadRequest(f"{where}: image data is damaged or truncated; send a complete PNG or JPEG") from e
+
+
+def check_question(question: Any, limits: Limits, where: str, forbidden: tuple[str, ...] = ()) -> str:
+    """The question as text; `forbidden` are model tokens (chat control, [SEG]) a client may not send."""
     if isinstance(question, bytes):
         try:
             question = question.decode("utf-8")
@@ -94,6 +136,13 @@ def check_question(question: Any, limits: Limits, where: str) -> str:
         raise BadRequest(
             f"{where}: question has {len(question)} characters, over the limit of {limits.max_question_chars}"
         )
+    if "\x00" in question:
+        raise BadRequest(f"{where}: question contains a NUL character; send plain text")
+    for token in forbidden:
+        if token in question:
+            raise BadRequest(
+                f"{where}: question contains the model token {token}, which is not allowed; remove it"
+            )
     return question
 
 
@@ -112,7 +161,7 @@ def _flag(value: Any, where: str) -> bool:
     return value
 
 
-def parse_v1(body: Any, limits: Limits) -> list[Query]:
+def parse_v1(body: Any, limits: Limits, forbidden: tuple[str, ...] = ()) -> list[Query]:
     """`{"instances": [{"image_b64", "question", "overlay"?}]}` -> queries."""
     if not isinstance(body, dict) or "instances" not in body:
         raise BadRequest(
@@ -133,9 +182,9 @@ def parse_v1(body: Any, limits: Limits) -> list[Query]:
         for key in ("image_b64", "question"):
             if key not in item:
                 raise BadRequest(f'{where} lacks "{key}"')
-        question = check_question(item["question"], limits, where)
-        image = decode_image(item["image_b64"], limits, where)
-        queries.append(Query(image, question, _flag(item.get("overlay", False), where)))
+        question = check_question(item["question"], limits, where, forbidden)
+        raw, width, height = probe_image(item["image_b64"], limits, where)
+        queries.append(Query(raw, width, height, question, _flag(item.get("overlay", False), where)))
     return queries
 
 
@@ -158,7 +207,7 @@ def _v2_strings(inputs: dict[str, Any], name: str) -> list:
     return data
 
 
-def parse_v2(request: Any, limits: Limits) -> list[Query]:
+def parse_v2(request: Any, limits: Limits, forbidden: tuple[str, ...] = ()) -> list[Query]:
     """An InferRequest-like object (`.inputs` with name/datatype/shape/data, `.parameters`) -> queries."""
     inputs = {t.name: t for t in request.inputs}
     unknown = sorted(set(inputs) - {"image", "question"})
@@ -168,8 +217,12 @@ def parse_v2(request: Any, limits: Limits) -> list[Query]:
     if len(images) != len(questions):
         raise BadRequest(f'inputs "image" ({len(images)}) and "question" ({len(questions)}) differ in length')
     _check_batch(len(images), limits, "v2 request")
-    overlay = _flag((request.parameters or {}).get("overlay", False), "parameters")
-    return [
-        Query(decode_image(img, limits, f"image[{i}]"), check_question(q, limits, f"question[{i}]"), overlay)
-        for i, (img, q) in enumerate(zip(images, questions, strict=True))
-    ]
+    parameters = request.parameters or {}
+    if not isinstance(parameters, dict):
+        raise BadRequest('"parameters" must be an object, e.g. {"overlay": true}')
+    overlay = _flag(parameters.get("overlay", False), "parameters")
+    queries = []
+    for i, (img, q) in enumerate(zip(images, questions, strict=True)):
+        question = check_question(q, limits, f"question[{i}]", forbidden)
+        queries.append(Query(*probe_image(img, limits, f"image[{i}]"), question, overlay))
+    return queries

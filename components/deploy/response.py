@@ -51,20 +51,19 @@ def trace_objects(trace: Any) -> list[dict]:
 
 
 def overlay_png(image: Image.Image, objects: list[dict], alpha: float = 0.5) -> str:
-    """The image with each object's mask tinted by its role, as base64 PNG."""
+    """The image with each object's mask tinted by its role, as base64 PNG (blends only masked pixels)."""
     from pycocotools import mask as mask_utils
 
-    canvas = np.asarray(image.convert("RGB"), dtype=np.float32).copy()
+    canvas = np.array(image.convert("RGB"), dtype=np.uint8)
     for obj in objects:
         rle = {"size": obj["mask"]["size"], "counts": obj["mask"]["counts"].encode("ascii")}
         region = mask_utils.decode(rle).astype(bool)
         if region.shape != canvas.shape[:2]:
             raise ValueError(f"mask of size {region.shape} does not match the image's {canvas.shape[:2]}")
-        canvas[region] = (1 - alpha) * canvas[region] + alpha * np.array(
-            COLOURS[obj["role"]], dtype=np.float32
-        )
+        tint = np.array(COLOURS[obj["role"]], dtype=np.float32)
+        canvas[region] = ((1 - alpha) * canvas[region] + alpha * tint).round().astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(canvas.round().astype(np.uint8)).save(buf, format="PNG")
+    Image.fromarray(canvas).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -44,7 +44,7 @@ def stop_local(name: str) -> str | None:
 
 
 def deploy_local(
-    model_uri: str, name: str = "vrt", port: int = 0, timeout: float = 300.0, max_new_tokens: int = 256
+    model_uri: str, name: str = "vrt", port: int = 0, timeout: float = 300.0, max_new_tokens: int = 0
 ) -> str:
     """Start (or restart) the local server for `model_uri`, wait for ready, smoke-test; returns its URL."""
     from components.deploy.local import start_local
@@ -81,6 +81,23 @@ def pin_version(model_uri: str) -> str:
 
     name, alias = model_uri[len("models:/") :].split("@", 1)
     return f"models:/{name}/{registry.get_version(name, alias).version}"
+
+
+def platform_deploy_config(name: str, model_uri: str, namespace: str = "", tracking_uri: str = "", **kwargs) -> DeployConfig:
+    """The InferenceService settings the chart's platform ConfigMap gives this pod (vrt/k8s/platform.py):
+    namespace, predictor ServiceAccount, GPU pool, image, MLflow URI and the Secrets to log in with."""
+    from components.images import SERVE_IMAGE
+    from vrt.k8s import platform
+
+    selector, tolerations = platform.gpu_placement()
+    extra = {"node_selector": selector, "tolerations": tuple(tolerations)} if selector else {}
+    if account := os.environ.get("VRT_PREDICTOR_SERVICE_ACCOUNT"):
+        extra["service_account"] = account
+    return DeployConfig(
+        name=name, model_uri=pin_version(model_uri), namespace=platform.namespace(namespace), image=SERVE_IMAGE,
+        tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""),
+        env_secrets=tuple(platform.secret_names()), **extra, **kwargs,
+    )
 
 
 def deploy_kubernetes(cfg: DeployConfig, timeout: float = 900.0, api=None) -> str:

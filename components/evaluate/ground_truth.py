@@ -13,7 +13,7 @@ from __future__ import annotations
 from evaluation import masks
 from evaluation.reasonseg import ReasonSegGroundTruth
 from evaluation.vrt_bench import VRTGroundTruth
-from vrt.data.reader import iter_samples
+from vrt.data.reader import NO_IMAGE, iter_samples
 from vrt.errors import UserError
 
 IGNORE_ID = "ignore"
@@ -48,7 +48,7 @@ def vrt_ground_truth(row: dict) -> VRTGroundTruth:
         reasoning=tuple(_rle(row, i, pool) for i in row["reasoning_ids"]),
         answer=tuple(_rle(row, i, pool) for i in row["answer_ids"]),
         classes=tuple(row["class_ids"]),
-        image=row["image"],
+        image=row.get("image"),
         question=row["question"],
     )
 
@@ -67,18 +67,19 @@ def reasonseg_ground_truth(row: dict) -> ReasonSegGroundTruth:
         width=row["width"],
         mask=target,
         ignore=_rle(row, IGNORE_ID, pool) if has_ignore else None,
-        image=row["image"],
+        image=row.get("image"),
         question=row["question"],
     )
 
 
 def load_ground_truth(bench: str, dataset_uri: str) -> list[VRTGroundTruth] | list[ReasonSegGroundTruth]:
-    """All samples of a published canonical dataset as ground truth for `bench`."""
+    """All samples of a published canonical dataset as ground truth for `bench`, without their images
+    (fetch those of the samples shown with `vrt.data.reader.read_images`)."""
     if bench not in SOURCE_OF:
         raise UserError(f"unknown benchmark {bench!r}: use one of {', '.join(SOURCE_OF)}")
     convert = vrt_ground_truth if bench == "vrt-bench" else reasonseg_ground_truth
     out = []
-    for row in iter_samples(dataset_uri):
+    for row in iter_samples(dataset_uri, columns=NO_IMAGE):
         if row["source"] != SOURCE_OF[bench]:
             raise UserError(
                 f"{dataset_uri} holds {row['source']} samples (e.g. {row['id']}), not {bench}: "

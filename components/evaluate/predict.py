@@ -26,13 +26,13 @@ from vrt.errors import UserError
 @dataclass(frozen=True)
 class PredictOptions:
     batch_size: int = 4
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0  # 0: the model's own budget (its preset's; 2048 for the real presets)
     limit: int = 0  # 0: every sample
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_new_tokens < 1 or self.limit < 0:
+        if self.batch_size < 1 or self.max_new_tokens < 0 or self.limit < 0:
             raise UserError(
-                f"batch_size and max_new_tokens must be >= 1 and limit >= 0, got {self.batch_size}, "
+                f"batch_size must be >= 1, max_new_tokens and limit >= 0, got {self.batch_size}, "
                 f"{self.max_new_tokens}, {self.limit}"
             )
 

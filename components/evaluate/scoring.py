@@ -11,6 +11,7 @@ Box-mode lines (`"boxes"`) become masks through the SAM 2 of the model at `sam_u
 
 from __future__ import annotations
 
+import functools
 import json
 
 from components.evaluate.boxes import boxes_to_masks
@@ -19,6 +20,7 @@ from evaluation.reasonseg import ReasonSegOptions
 from evaluation.score import ScoreOutput, score
 from vrt import storage
 from vrt.console import console
+from vrt.data.reader import read_images
 from vrt.errors import UserError
 
 METRICS_FILE = "metrics.json"
@@ -46,11 +48,12 @@ def score_uris(
     lines = read_predictions(predictions_uri)
     with console.status(f"reading {bench} ground truth from {data_uri}"):
         gts = load_ground_truth(bench, data_uri)
-    lines = boxes_to_masks(lines, gts, sam_uri)
+    images = functools.partial(read_images, data_uri)  # only the boxed samples and the report cards shown
+    lines = boxes_to_masks(lines, gts, sam_uri, images)
     settings = {"data": data_uri, "predictions": predictions_uri, **({"sam": sam_uri} if sam_uri else {})}
     try:
         with console.status(f"scoring {len(gts)} samples"):
-            return score(bench, gts, lines, options=options, settings=settings, cards=cards)
+            return score(bench, gts, lines, options=options, settings=settings, cards=cards, images=images)
     except ValueError as e:
         raise UserError(str(e)) from None
 

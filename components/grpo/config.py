@@ -4,7 +4,9 @@
     job.grpo.group_size, job.model, job.gpu.count
 
 Defaults follow the paper (TASKS.md §1.5): group size 4, temperature 1.2, top-p 0.9, 1024 new
-tokens, lr 1e-5, 1 epoch, no KL, SAM 2 decoder frozen, rewards format + answer IoU. Overrides
+tokens, lr 1e-5, 1 epoch, no KL, SAM 2 decoder frozen, rewards format + answer IoU, loss averaged
+per sequence then over sequences. The `4b` preset adds the authors' weight decay 0.05 and their
+auxiliary mask loss (`mask_loss`, docs/fidelity.md). Overrides
 are `grpo.key=value` (YAML values); a bare `key=value` means `grpo.key`; `grpo.rewards.NAME=w`
 sets one reward weight. The preset loader and override syntax are the SFT step's.
 """
@@ -15,9 +17,9 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
 from components.sft.config import GPUConfig, apply_overrides, build_section, preset_file
+from components.sft.config_checks import read_yaml, sections_problem, training_problem
+from components.sft.mixture import Mixture, parse_mixture
 from vrt.errors import UserError
 
 ENGINES = ("hf", "vllm")
@@ -33,6 +35,7 @@ class GRPOConfig:
     """Every knob of a GRPO run; `__post_init__` rejects bad values with the fix (ValueError)."""
 
     dataset: str = ""  # canonical dataset URI of the prompts
+    datasets: Mixture | None = None  # weighted mixture instead of `dataset` (components/sft/mixture.py)
     init_from: str = ""  # model directory URI or model manifest JSON (the SFT output)
     output: str = ".vrt/grpo"  # checkpoints and the final model go under <output>/<run_name>/
     run_name: str = ""  # "" = grpo-<preset>-<timestamp>
@@ -46,6 +49,8 @@ class GRPOConfig:
     grad_clip: float = 1.0
     clip_eps: float | None = 0.2  # null: no clipping (the paper's loss)
     kl_coef: float = 0.0
+    loss_reduction: str = "sequence"  # sequence: per-sequence token mean, then over sequences | token
+    mask_loss: bool = False  # BCE + Dice on each group's best rollout's answer masks; trains the projection
     track_kl: bool = False  # load the frozen reference to log KL even when kl_coef = 0
     updates_per_batch: int = 1
     temperature: float = 1.2
@@ -66,13 +71,23 @@ class GRPOConfig:
     keep_checkpoints: int = 2
     max_failures: int = 0
     seed: int = 0
-    k8s_namespace: str = "vrt"
-    k8s_secrets: tuple[str, ...] = ("vrt-s3", "vrt-mlflow")
+    k8s_namespace: str = ""
+    k8s_secrets: tuple[str, ...] = ("vrt-s3-credentials", "vrt-mlflow-client")
     k8s_timeout_s: int = 172800
 
     def __post_init__(self) -> None:
+        from components.grpo.objective import REDUCTIONS
         from components.grpo.rewards import REWARDS
 
+        problem = training_problem("grpo", self)
+        if problem:
+            raise ValueError(problem)
+        if self.datasets is not None:
+            object.__setattr__(self, "datasets", parse_mixture(self.datasets, "grpo.datasets"))
+            if self.dataset:
+                raise ValueError("grpo.dataset and grpo.datasets are both set: set one (grpo.dataset= empties it)")
+            if len(self.datasets) > 1 and self.select_high_variance:
+                raise ValueError("grpo.select_high_variance picks prompts of one dataset: set it to 0 for a mixture")
         if self.group_size < 2:
             raise ValueError(
                 f"grpo.group_size must be >= 2 (advantages compare rollouts of one prompt), "
@@ -98,6 +113,11 @@ class GRPOConfig:
             raise ValueError("grpo.lr and grpo.temperature must be > 0 and grpo.top_p in (0, 1]")
         if self.clip_eps is not None and not 0 < self.clip_eps < 1:
             raise ValueError(f"grpo.clip_eps must be in (0, 1) or null (no clipping), got {self.clip_eps}")
+        if self.loss_reduction not in REDUCTIONS:
+            raise ValueError(
+                f"grpo.loss_reduction must be sequence (each rollout's token mean, then their mean: the "
+                f"authors') or token (mean over all response tokens), got {self.loss_reduction!r}"
+            )
         if self.engine not in ENGINES:
             raise ValueError(f"grpo.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.engine == "vllm" and not self.use_gpu:
@@ -122,6 +142,11 @@ class GRPOConfig:
         if self.selection_samples < 2:
             raise ValueError("grpo.selection_samples must be >= 2 (a variance needs two rollouts)")
 
+    @property
+    def mixture(self) -> Mixture:
+        """The prompt sources with their weights: `datasets`, or `dataset` at weight 1 (() when neither)."""
+        return self.datasets or (((self.dataset, 1.0),) if self.dataset else ())
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -131,6 +156,8 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     if value is None and kind.endswith("| None"):
         return None
     base = kind.split(" |")[0]
+    if base == "Mixture":  # parsed and checked by GRPOConfig
+        return value
     try:
         if base == "float" and not isinstance(value, bool):
             return float(value)
@@ -180,6 +207,9 @@ class GRPOJob:
 
 def job_from_raw(raw: dict[str, Any], source: str) -> GRPOJob:
     """Validate a preset mapping (overrides applied); bad values are UserErrors."""
+    problem = sections_problem(raw, source)
+    if problem:
+        raise UserError(problem)
     model = raw.get("model")
     if not isinstance(model, str) or not model:
         raise UserError(f"{source}: set `model:` to a model preset name (e.g. model: tiny)")
@@ -196,7 +226,7 @@ def job_from_raw(raw: dict[str, Any], source: str) -> GRPOJob:
 def load_grpo_config(config: str, overrides: list[str] | None = None) -> GRPOJob:
     """Read a preset (name or YAML path), apply overrides (bare keys go to `grpo.`) and validate."""
     path = preset_file(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, grpo, gpu, ...)")
     fixed = [item if "." in item.partition("=")[0] else f"grpo.{item}" for item in overrides or []]

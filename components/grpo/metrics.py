@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-LOSS_KEYS = ("policy_loss", "kl", "clip_fraction", "ratio_mean")
+from components.sft.metrics import all_reduce_sum
+
+LOSS_KEYS = ("policy_loss", "kl", "clip_fraction", "ratio_mean", "mask_loss")
 ROLLOUT_KEYS = ("rollouts", "response_tokens", "generate_s", "masks_s", "zero_adv_groups", "groups")
 
 
@@ -56,11 +58,8 @@ class StepStats:
     def reduce(self, reward_s: float, update_s: float, step_s: float) -> dict[str, float]:
         import torch.distributed as dist
 
-        flat = torch.cat([self.rewards.flatten(), self.loss, self.rollout])
-        world = 1
-        if dist.is_initialized():
-            dist.all_reduce(flat)
-            world = dist.get_world_size()
+        flat = all_reduce_sum(torch.cat([self.rewards.flatten(), self.loss, self.rollout]))
+        world = dist.get_world_size() if dist.is_initialized() else 1
         rewards = flat[: self.rewards.numel()].view_as(self.rewards)
         loss = flat[self.rewards.numel() : self.rewards.numel() + self.loss.numel()]
         roll = dict(zip(ROLLOUT_KEYS, flat[-self.rollout.numel() :].tolist()))

@@ -1,14 +1,19 @@
-"""The GRPO objective as pure torch functions: group advantages, clipped ratio loss, KL to a reference.
+"""The GRPO objective as pure torch functions: group advantages, clipped ratio loss, KL to a reference,
+and the auxiliary mask loss on the best rollout.
 
     adv = group_advantages(torch.tensor([1.0, 0.0, 0.5, 0.5]), group_size=4)
     loss, stats = policy_loss(logp, old_logp, adv, mask, clip_eps=0.2, ref_logp=ref, kl_coef=0.0)
+    aux = union_mask_loss(seg_logits, keep, gt_union, bce_weight=2.0, dice_weight=0.5)
 
 - advantage of rollout i of a group: (r_i − mean) / (std + eps), std the unbiased (n−1) standard
   deviation as in TRL and the paper's code; a group whose rewards are all equal gets 0 (no NaN);
 - per token: ratio = exp(logp − old_logp), loss = −min(ratio·A, clip(ratio, 1±ε)·A); with
   `clip_eps=None` it is −ratio·A, the paper's loss (gradient A·∇logp at ratio 1);
 - optional KL penalty (k3 estimator, exp(ref − logp) − (ref − logp) − 1) times `kl_coef`;
-- token-level averaging: the sum over every response token of the batch / the token count.
+- reduction `sequence` (the authors'): each sequence's tokens are averaged, then the sequences;
+  `token`: the sum over every response token of the batch / the token count;
+- `union_mask_loss`: BCE + Dice of the union of a rollout's `[SEG]` mask logits against the union of
+  the GT answer masks, reasoning masks' logits zeroed first (the authors' `train_segmentation_grpo`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+from models.losses import mask_bce, mask_dice, sample_points
 
 ADV_EPS = 1e-4
+REDUCTIONS = ("sequence", "token")
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADV_EPS) -> torch.Tensor:
@@ -48,6 +57,7 @@ class LossStats:
     clip_fraction: float
     ratio_mean: float
     tokens: int
+    mask_loss: float = 0.0
 
 
 def policy_loss(
@@ -58,8 +68,15 @@ def policy_loss(
     clip_eps: float | None = 0.2,
     ref_logp: torch.Tensor | None = None,
     kl_coef: float = 0.0,
+    reduction: str = "sequence",
 ) -> tuple[torch.Tensor, LossStats]:
-    """Token-averaged clipped GRPO loss over (B, T) log-probs; advantages are per sequence (B,)."""
+    """Clipped GRPO loss over (B, T) log-probs; advantages are per sequence (B,).
+
+    `reduction`: "sequence" averages each sequence's tokens, then the sequences (a sequence without
+    response tokens counts 0); "token" averages over every response token of the batch.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
     if logp.shape != old_logp.shape or logp.shape != mask.shape:
         raise ValueError(
             f"logp {tuple(logp.shape)}, old_logp and mask {tuple(mask.shape)} must have one shape"
@@ -84,7 +101,10 @@ def policy_loss(
         kl = torch.exp(delta) - delta - 1
     if kl_coef:
         per_token = per_token + kl_coef * kl
-    loss = (per_token * mask).sum() / tokens
+    if reduction == "sequence":
+        loss = ((per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)).mean()
+    else:
+        loss = (per_token * mask).sum() / tokens
     stats = LossStats(
         policy_loss=float(loss.detach()),
         kl=float((kl.detach() * mask).sum() / tokens),
@@ -93,3 +113,33 @@ def policy_loss(
         tokens=int(mask.sum()),
     )
     return loss, stats
+
+
+def union_mask_loss(
+    logits: torch.Tensor,
+    keep: torch.Tensor,
+    gt: torch.Tensor,
+    bce_weight: float,
+    dice_weight: float,
+    points: tuple[int, float, float] | None = None,
+) -> torch.Tensor:
+    """bce_weight·BCE + dice_weight·Dice of one rollout's union mask against the GT union.
+
+    `logits` (K, h, w) are the low-res mask logits of the rollout's `[SEG]`s; those with `keep` False
+    (its reasoning `[SEG]`s) are multiplied by 0 before the pixel-wise max over K, as the authors do
+    (so they still take part in the max at logit 0). The union is resized bilinearly to `gt`'s (H, W).
+    `points` = (num_points, oversample_ratio, importance_ratio): the losses on uncertainty-sampled points
+    (`models.losses.sample_points`, the authors' `loss_sample_points`); None: on every pixel.
+    """
+    if logits.ndim != 3 or keep.shape != (logits.shape[0],) or gt.ndim != 2:
+        raise ValueError(
+            f"need logits (K, h, w), keep (K,) and gt (H, W), got {tuple(logits.shape)}, "
+            f"{tuple(keep.shape)}, {tuple(gt.shape)}"
+        )
+    kept = logits.float() * keep.to(logits.device, torch.float32)[:, None, None]
+    union = kept.max(dim=0).values
+    pred = F.interpolate(union[None, None], size=tuple(gt.shape), mode="bilinear")[0]
+    target = gt.to(pred.device, torch.float32)[None]
+    if points is not None:
+        pred, target = sample_points(pred, target, *points)
+    return bce_weight * mask_bce(pred, target) + dice_weight * mask_dice(pred, target)

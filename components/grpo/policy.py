@@ -1,9 +1,12 @@
-"""The policy side of GRPO: where the initial model is, loading it, and per-token log-probs.
+"""The policy side of GRPO: where the initial model is, loading it, per-token log-probs and the
+auxiliary mask loss on each group's best rollout (the authors' `train_segmentation_grpo`).
 
     uri = resolve_model_uri("s3://b/sft/run/model_manifest.json")   # -> the model directory URI
     check_seg_model(uri)                                              # UserError without [SEG]
     model = load_model(uri, tmp_dir)                                  # RSa2VA
     logp = PolicyLogProbs(model)(**sequence_batch)                    # (B, T-1) log p(token t+1)
+    targets = best_rollout_targets(texts, gt_answer_masks, advantages, group_size)
+    logp, mask_loss = PolicyLogProbs(model)(targets=targets, **sequence_batch)
 
 `init_from` may be a model directory (models' save_pretrained format), or the model manifest
 JSON an SFT run publishes (a local file, an s3:// object, or the KFP Model artifact file).
@@ -13,13 +16,16 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from components.grpo.objective import token_logprobs
+from components.grpo.objective import token_logprobs, union_mask_loss
+from components.grpo.rewards import seg_count, seg_indices
+from evaluation import masks
 from vrt import storage
 from vrt.errors import UserError
 
@@ -85,15 +91,20 @@ def load_model(uri: str, device: torch.device | str = "cpu"):
     return model.to(device)
 
 
-def apply_grpo_policy(model: nn.Module, freeze_mask_decoder: bool) -> list[nn.Parameter]:
-    """Freeze what GRPO does not train: SAM 2 (the paper freezes its decoder) and the `[SEG]` projection.
+def apply_grpo_policy(
+    model: nn.Module, freeze_mask_decoder: bool, train_projection: bool
+) -> list[nn.Parameter]:
+    """Freeze what GRPO does not train: SAM 2 (the authors freeze all of it) and, unless the auxiliary
+    mask loss trains it (`train_projection`), the `[SEG]` projection.
 
-    The policy loss only reaches the language side (LoRA or the LLM, per the model preset); the
-    mask path gets no gradient from it, so it is frozen rather than decayed by the optimizer.
+    The policy loss only reaches the language side (LoRA or the LLM, per the model preset); what gets
+    no gradient is frozen rather than decayed by the optimizer.
     """
     if freeze_mask_decoder:
-        for p in list(model.sam.parameters()) + list(model.seg_projection.parameters()):
+        for p in model.sam.parameters():
             p.requires_grad_(False)
+    for p in model.seg_projection.parameters():
+        p.requires_grad_(train_projection)
     trainable = [p for p in model.vlm.parameters() if p.requires_grad]
     if not trainable:
         raise UserError(
@@ -103,16 +114,73 @@ def apply_grpo_policy(model: nn.Module, freeze_mask_decoder: bool) -> list[nn.Pa
     return trainable
 
 
+@dataclass(frozen=True)
+class MaskTargets:
+    """What the auxiliary mask loss compares, one entry per group: the batch row of its best rollout,
+    which of that rollout's `[SEG]` masks count (False: reasoning, zeroed), the GT answer union (H, W)."""
+
+    rows: tuple[int, ...]
+    keep: tuple[tuple[bool, ...], ...]
+    gt: tuple[torch.Tensor, ...]
+
+
+def best_rollout_targets(
+    texts: list[str], answer_masks: list[tuple[dict, ...]], advantages: torch.Tensor, group_size: int
+) -> MaskTargets:
+    """MaskTargets of every group that has GT answer masks (`answer_masks[g]`, RLEs at image size).
+
+    A group's best rollout is its highest advantage, the first one on ties (`argmax`, as the authors);
+    its reasoning `[SEG]`s (`seg_indices`) are not kept.
+    """
+    best = advantages.detach().cpu().view(-1, group_size).argmax(dim=1).tolist()
+    rows, keep, gt = [], [], []
+    for group, b in enumerate(best):
+        if not answer_masks[group]:
+            continue
+        row = group * group_size + b
+        reasoning = set(seg_indices(texts[row])[0])
+        rows.append(row)
+        keep.append(tuple(i not in reasoning for i in range(seg_count(texts[row]))))
+        gt.append(torch.from_numpy(masks.decode(masks.union(list(answer_masks[group])))))
+    return MaskTargets(tuple(rows), tuple(keep), tuple(gt))
+
+
 class PolicyLogProbs(nn.Module):
-    """Wraps RSa2VA: `forward` returns per-token log-probs of the given sequences (DeepSpeed-friendly)."""
+    """Wraps RSa2VA: `forward` returns per-token log-probs of the given sequences (DeepSpeed-friendly),
+    and with `targets` also the auxiliary mask loss from the same forward's hidden states."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, **batch: Any) -> torch.Tensor:
+    def forward(
+        self, targets: MaskTargets | None = None, **batch: Any
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         vlm = self.model.vlm
         inputs = {k: batch[k] for k in _VLM_KEYS}
         inputs["pixel_values"] = inputs["pixel_values"].to(vlm.dtype)
-        logits = vlm(**inputs, use_cache=False).logits
-        return token_logprobs(logits[:, :-1], batch["input_ids"][:, 1:])
+        out = vlm(**inputs, use_cache=False, output_hidden_states=targets is not None)
+        logp = token_logprobs(out.logits[:, :-1], batch["input_ids"][:, 1:])
+        if targets is None:
+            return logp
+        return logp, self.mask_loss(batch, out.hidden_states[-1], targets)
+
+    def mask_loss(self, batch: dict[str, Any], hidden: torch.Tensor, targets: MaskTargets) -> torch.Tensor:
+        """Mean over groups of `union_mask_loss` on each best rollout (0 for one without `[SEG]`)."""
+        model, weights = self.model, self.model.preset.loss
+        zero = sum(p.sum() * 0.0 for p in model.seg_projection.parameters())  # every rank touches the MLP
+        points = None
+        if weights.mask_loss == "points":  # as in SFT: the preset's point-sampled loss
+            points = (weights.num_points, weights.oversample_ratio, weights.importance_ratio)
+        losses = []
+        for row, keep, gt in zip(targets.rows, targets.keep, targets.gt):
+            ids = batch["input_ids"][row : row + 1]
+            logits, _ = model.seg_masks(ids, hidden[row : row + 1], batch["sam_pixel_values"][row : row + 1])
+            if logits[0].shape[0] != len(keep):
+                raise ValueError(f"row {row}: {logits[0].shape[0]} [SEG] tokens but {len(keep)} keep flags")
+            if not keep:
+                losses.append(zero)
+                continue
+            flags = torch.tensor(keep, dtype=torch.bool)
+            losses.append(zero + union_mask_loss(logits[0], flags, gt, weights.bce, weights.dice, points))
+        return torch.stack(losses).mean() if losses else zero

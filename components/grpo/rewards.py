@@ -4,9 +4,10 @@
     r = get_reward("vrt_format")([RewardSample("<think>a [SEG]</think><answer>b [SEG]</answer>")])
     total = combine({"vrt_format": r}, {"vrt_format": 1.0})
 
-Registry (`REWARDS`): `vrt_format`, `vrt_answer_iou`, `think_format`, `no_repeat` (here) and
-`seg_zero`, `vision_reasoner` (`box_rewards.py`). A completion that cannot be parsed earns 0
-from every reward that needs parsing; no reward raises on model output.
+Registry (`REWARDS`): `vrt_format`, `vrt_answer_iou`, `vrt_answer_iou_hungarian`, `think_format`,
+`no_repeat` (here) and `seg_zero`, `vision_reasoner` (`box_rewards.py`). The `vrt_*` rewards are
+the authors' (docs/fidelity.md gives their file:line). A completion that cannot be parsed
+earns 0 from every reward that needs parsing; no reward raises on model output.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 
 from evaluation import masks
-from evaluation.matching import hungarian_ious
-from evaluation.trace import ANSWER, parse_trace
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
-IOU_SIZE = (256, 256)  # answer masks are compared at 256x256, as in the paper's reward
+IOU_SIZE = (256, 256)  # answer masks are compared at 256x256, as in the authors' reward
+IOU_EPS = 1e-6
+_FORMAT_FULL = re.compile(r"<think>.*?\[SEG\].*?</think>.*?<answer>.*?\[SEG\].*?</answer>.*?", re.DOTALL)
+_FORMAT_ANSWER = re.compile(r"<think>.*?</think>.*?<answer>.*?\[SEG\].*?</answer>.*?", re.DOTALL)
+_ANSWER_SPAN = re.compile(r"<answer>.*?</answer>", re.DOTALL)
+_SEG = re.compile(r"\[SEG\]")
 _THINK_ANSWER = re.compile(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", re.DOTALL)
 
 
@@ -46,45 +53,101 @@ RewardFn = Callable[[Sequence[RewardSample]], list[float]]
 
 
 def vrt_format(samples: Sequence[RewardSample]) -> list[float]:
-    """1.0 if `[SEG]` is inside both `<think>…</think>` and `<answer>…</answer>`, 0.5 if only in the answer,
-    else 0."""
+    """The authors' format reward: 1.0 if the whole completion is `<think>…[SEG]…</think>…<answer>…[SEG]…</answer>…`,
+    0.5 if it is `<think>…</think>…<answer>…[SEG]…</answer>…`, else 0 (text before `<think>` scores 0)."""
     out = []
     for s in samples:
-        trace = parse_trace(s.completion)
-        in_answer = ANSWER in trace.roles
-        think = trace.think_span
-        in_think = think is not None and any(think[0] <= p < think[1] for p in trace.seg_positions)
-        out.append(1.0 if in_answer and in_think else 0.5 if in_answer else 0.0)
+        if _FORMAT_FULL.fullmatch(s.completion):
+            out.append(1.0)
+        elif _FORMAT_ANSWER.fullmatch(s.completion):
+            out.append(0.5)
+        else:
+            out.append(0.0)
     return out
 
 
-def answer_iou_score(iou: np.ndarray, threshold: float = 0.5, penalty: float = 0.1) -> float:
-    """Mean matched IoU above `threshold` minus penalty·(N + M − 2K); 0 when no match passes (K = 0).
+def seg_indices(text: str) -> tuple[list[int], list[int]]:
+    """Indices (among all `[SEG]`s of `text`) of the reasoning `[SEG]`s (before the answer span) and of
+    the answer `[SEG]`s (inside it); `[SEG]`s after it are in neither.
 
-    `iou` is the (N predicted, M ground-truth) IoU matrix; matching is Hungarian on 1 − IoU.
+    The span is the non-greedy `<answer>.*?</answer>` match; no span or more than one gives ([], []).
+    """
+    spans = [m.span() for m in _ANSWER_SPAN.finditer(text)]
+    if len(spans) != 1:
+        return [], []
+    start, end = spans[0]
+    reasoning, answer = [], []
+    for i, m in enumerate(_SEG.finditer(text)):
+        if start <= m.start() < end:
+            answer.append(i)
+        elif m.start() < start:
+            reasoning.append(i)
+    return reasoning, answer
+
+
+def seg_count(text: str) -> int:
+    """Number of `[SEG]`s in `text`."""
+    return len(_SEG.findall(text))
+
+
+def resize_256(rles: Sequence[dict]) -> torch.Tensor:
+    """Masks as a float32 (K, 256, 256) tensor, resized with torch's `nearest` rule (source index
+    floor(i·in/out)), the rule the authors' reward applies to the ground truth."""
+    grids = [torch.from_numpy(masks.decode(r).astype(np.float32))[None, None] for r in rles]
+    return torch.cat([F.interpolate(g, size=IOU_SIZE, mode="nearest")[0] for g in grids])
+
+
+def iou_matrix_eps(preds: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
+    """(N, M) IoU of binary float masks (N, H, W) and (M, H, W) as I / (U + 1e-6), in float32."""
+    a, b = preds.flatten(1).float(), gts.flatten(1).float()
+    inter = a @ b.T
+    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return inter / (union + IOU_EPS)
+
+
+def matched_pairs(iou: torch.Tensor, first_pair_if_single: bool) -> list[tuple[int, int]]:
+    """Prediction/GT pairs: Hungarian on 1 − IoU; with `first_pair_if_single`, only (0, 0) when
+    N == 1 or M == 1 (the authors' matcher)."""
+    n, m = iou.shape
+    if first_pair_if_single and (n == 1 or m == 1):
+        return [(0, 0)]
+    rows, cols = linear_sum_assignment(1 - iou.numpy())  # float32 cost, as the authors
+    return [(int(r), int(c)) for r, c in zip(rows, cols)]
+
+
+def answer_iou_score(
+    iou: torch.Tensor, first_pair_if_single: bool, threshold: float = 0.5, penalty: float = 0.1
+) -> float:
+    """Mean IoU of the matched pairs above `threshold` minus penalty·(N + M − 2K); 0 when K = 0.
+
+    `iou` is the float32 (N predicted, M ground-truth) matrix; computed in float32 as the authors do.
     """
     n, m = iou.shape
-    per_gt, _ = hungarian_ious(iou)
-    good = per_gt[per_gt > threshold]
-    k = int(good.size)
-    if k == 0:
+    if n == 0 or m == 0:
         return 0.0
-    return float(good.mean()) - penalty * (n + m - 2 * k)
+    good = [iou[i, j] for i, j in matched_pairs(iou, first_pair_if_single) if iou[i, j] > threshold]
+    if not good:
+        return 0.0
+    return float(torch.stack(good).mean() - penalty * (n + m - 2 * len(good)))
 
 
-def _answer_iou_one(s: RewardSample) -> float:
-    trace = parse_trace(s.completion)
-    idx = trace.indices(ANSWER)
-    if not idx or not s.gt_answer_masks or len(s.pred_masks) != len(trace.roles):
+def _answer_iou_one(s: RewardSample, first_pair_if_single: bool) -> float:
+    idx = seg_indices(s.completion)[1]
+    if not idx or not s.gt_answer_masks or len(s.pred_masks) != seg_count(s.completion):
         return 0.0
-    preds = [masks.resize(s.pred_masks[i], IOU_SIZE) for i in idx]
-    gts = [masks.resize(g, IOU_SIZE) for g in s.gt_answer_masks]
-    return answer_iou_score(masks.iou_matrix(preds, gts))
+    preds = resize_256([s.pred_masks[i] for i in idx])
+    return answer_iou_score(iou_matrix_eps(preds, resize_256(s.gt_answer_masks)), first_pair_if_single)
 
 
 def vrt_answer_iou(samples: Sequence[RewardSample]) -> list[float]:
-    """Answer-mask reward of the paper (TASKS.md §1.5) at 256x256; 0 without an answer `[SEG]` or masks."""
-    return [_answer_iou_one(s) for s in samples]
+    """The authors' answer reward (`answer_rewards_v3`): answer-span masks vs GT at 256x256; a single
+    prediction or a single GT object is scored on the pair (first answer mask, first GT) only."""
+    return [_answer_iou_one(s, first_pair_if_single=True) for s in samples]
+
+
+def vrt_answer_iou_hungarian(samples: Sequence[RewardSample]) -> list[float]:
+    """`vrt_answer_iou` with Hungarian matching for every N, M (the paper's description)."""
+    return [_answer_iou_one(s, first_pair_if_single=False) for s in samples]
 
 
 def think_format(samples: Sequence[RewardSample]) -> list[float]:
@@ -115,6 +178,7 @@ def _registry() -> dict[str, RewardFn]:
     return {
         "vrt_format": vrt_format,
         "vrt_answer_iou": vrt_answer_iou,
+        "vrt_answer_iou_hungarian": vrt_answer_iou_hungarian,
         "think_format": think_format,
         "seg_zero": seg_zero,
         "vision_reasoner": vision_reasoner,

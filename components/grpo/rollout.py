@@ -98,8 +98,9 @@ def collect_rollouts(
     traces: list[Any] = []
     try:
         for s in range(0, len(ids), mask_batch):
-            traces += policy.masks_for_sequences(
-                all_images[s : s + mask_batch], all_questions[s : s + mask_batch], ids[s : s + mask_batch]
+            traces += policy.masks_for_sequences(  # the decoder's low-res masks: what the reward compares
+                all_images[s : s + mask_batch], all_questions[s : s + mask_batch], ids[s : s + mask_batch],
+                low_res=True,
             )
     finally:
         policy.train(was_training)

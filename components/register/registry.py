@@ -1,9 +1,10 @@
 """Model registry on MLflow: register versions with lineage tags, gated promotion, rollback.
 
 Aliases only (MLflow stages are deprecated): `champion` is the version served, `challenger`
-the latest version that did not pass the gate. Metrics and lineage live in model-version
-tags (`vrt.metric.<NAME>`, `vrt.<lineage key>`); every champion change is appended to the
-registered model's tag `vrt.champion_history` (JSON), which `rollback` walks back.
+the latest version that did not pass the gate. A version is an MLflow 3 LoggedModel (pyfunc);
+its evaluation metrics are metrics of that LoggedModel (and of the register run), its lineage
+model-version tags (`vrt.<lineage key>`); every champion change is appended to the registered
+model's tag `vrt.champion_history` (JSON), which `rollback` walks back.
 
     from components.register import registry
     registry.promote("vrt-tiny", "3", force=True, reason="hotfix")
@@ -23,7 +24,6 @@ from vrt.errors import UserError
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "vrt.champion_history"
 ROLLBACK_TAG = "vrt.rollback_log"
-METRIC_PREFIX = "vrt.metric."
 GATE_TAG, REASON_TAG = "vrt.gate", "vrt.gate_reason"
 HISTORY_KEEP = 200
 
@@ -56,16 +56,28 @@ def client():
     return mlflow.MlflowClient()
 
 
+def version_metrics(mv: Any) -> dict[str, float]:
+    """The evaluation metrics of a version: its LoggedModel's metrics, else its run's."""
+    c = client()
+    if model_id := logged_model_id(mv):
+        return {m.key: float(m.value) for m in (c.get_logged_model(model_id).metrics or [])}
+    return dict(c.get_run(mv.run_id).data.metrics) if mv.run_id else {}
+
+
+def logged_model_id(mv: Any) -> str:
+    """The LoggedModel of a version (its model_id, or the `models:/<model id>` source it was created from)."""
+    source = str(mv.source or "")
+    return getattr(mv, "model_id", None) or (source[len("models:/") :] if source.startswith("models:/m-") else "")
+
+
 def _info(mv: Any, alias_map: dict[str, str] | None = None) -> VersionInfo:
-    tags = dict(mv.tags or {})
     own = getattr(mv, "aliases", None) or [a for a, v in (alias_map or {}).items() if v == str(mv.version)]
-    metrics = {k[len(METRIC_PREFIX) :]: float(v) for k, v in tags.items() if k.startswith(METRIC_PREFIX)}
     return VersionInfo(
         name=mv.name,
         version=str(mv.version),
         aliases=tuple(sorted(own)),
-        metrics=metrics,
-        tags={k: v for k, v in tags.items() if not k.startswith(METRIC_PREFIX)},
+        metrics=version_metrics(mv),
+        tags=dict(mv.tags or {}),
         source=mv.source,
         run_id=mv.run_id or "",
         created_ms=int(mv.creation_timestamp or 0),

@@ -1,7 +1,9 @@
 """The `register` step: a Model artifact + its evaluation metrics -> a registered, gated model version.
 
-Logs the model directory as artifacts of an MLflow run (child of the pipeline's run), creates
-a model version from it with lineage and metrics as tags, then runs the promotion gate.
+Logs the model as an MLflow 3 LoggedModel with a pyfunc flavor (components/register/mlflow_model.py)
+in a run that is a child of the pipeline's run; the evaluation metrics are metrics of that model and
+run, the training and benchmark datasets its inputs, the lineage (git commit, config hash, dataset
+digest and revision, pipeline run id) tags; then creates a model version from it and runs the gate.
 Called by `components/register/component.py`; usable directly:
 
     from components.register.step import register_model
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +96,7 @@ def lineage_tags(artifact: dict[str, Any], dataset: dict[str, Any], pipeline_run
     return {k: v for k, v in tags.items() if v}
 
 
-def _create_version(name: str, source: str, run_id: str, tags: dict[str, str]) -> str:
+def _create_version(name: str, model_id: str, run_id: str, tags: dict[str, str]) -> str:
     from mlflow.exceptions import MlflowException
 
     c = registry.client()
@@ -104,7 +107,27 @@ def _create_version(name: str, source: str, run_id: str, tags: dict[str, str]) -
     except MlflowException as e:
         if e.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    return str(c.create_model_version(name, source, run_id=run_id, tags=tags).version)
+    return str(c.create_model_version(name, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id).version)
+
+
+def log_datasets(datasets: dict[str, dict[str, Any]], model_id: str) -> None:
+    """Each dataset pointer as an MLflow input of the run and the LoggedModel (name source@revision, digest)."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import LoggedModelInput
+
+    for role, pointer in datasets.items():
+        uri = str(pointer.get("uri") or "")
+        if not uri or not pointer.get("sha256"):
+            raise UserError(f"{role} dataset pointer lacks uri/sha256 ({pointer}); pass the dataset step's output")
+        location = uri if storage.is_s3(uri) else str(Path(uri).resolve())
+        with warnings.catch_warnings():  # mlflow registers the local-file source class twice and warns
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(storage.join(location, "manifest.json"))
+        name = f"{pointer.get('source', role)}@{pointer.get('revision') or 'local'}"
+        ds = MetaDataset(source=source, name=name, digest=str(pointer["sha256"])[:16])
+        mlflow.log_input(ds, context=role, model=LoggedModelInput(model_id))
 
 
 def register_model(
@@ -112,12 +135,14 @@ def register_model(
     metrics: dict[str, Any],
     name: str,
     cfg: GateConfig,
-    dataset: dict[str, Any] | None = None,
+    datasets: dict[str, dict[str, Any]] | None = None,
     pipeline_run_id: str = "",
 ) -> RegisterResult:
-    """Register the model of `artifact_path` under `name` with `metrics`, then gate it (see registry.gate)."""
+    """Log the model of `artifact_path` as an MLflow model (pyfunc), register it under `name` with its
+    `metrics` (on the LoggedModel and the run) and `datasets` ({role: pointer}) as inputs, then gate it."""
     import mlflow
 
+    from components.register.mlflow_model import log_vrt_model
     from vrt.tracking import step_run
 
     artifact = read_model_artifact(artifact_path)
@@ -128,14 +153,15 @@ def register_model(
             f"metrics lack {', '.join(missing)} (have: {', '.join(sorted(values)) or 'none'}); "
             "pass the evaluate step's metrics or change the gate's primary/guards"
         )
-    tags = lineage_tags(artifact, dataset or {}, pipeline_run_id)
-    tags.update({f"{registry.METRIC_PREFIX}{k}": repr(v) for k, v in values.items()})
+    datasets = datasets or {}
+    tags = lineage_tags(artifact, datasets.get("training") or {}, pipeline_run_id)
     with tempfile.TemporaryDirectory(prefix="vrt-register-") as tmp:
         model_dir = storage.download_dir(str(artifact["uri"]), Path(tmp) / "model")
         with step_run("register", params={"model_name": name, **cfg.__dict__}, tags=tags) as run:
-            mlflow.log_artifacts(str(model_dir), "model")
-            mlflow.log_metrics(values)
-            version = _create_version(name, f"{run.info.artifact_uri}/model", run.info.run_id, tags)
+            model_id = log_vrt_model(model_dir, run.info.run_id, tags, {"preset": str(artifact.get("preset", ""))})
+            log_datasets(datasets, model_id)
+            mlflow.log_metrics(values, model_id=model_id)
+            version = _create_version(name, model_id, run.info.run_id, tags)
             decision = registry.gate(name, version, cfg)
-            mlflow.set_tags({"vrt.registered_version": version, registry.GATE_TAG: decision.alias})
+            mlflow.set_tags({"vrt.registered_version": version, "vrt.model_id": model_id, registry.GATE_TAG: decision.alias})
     return RegisterResult(f"models:/{name}/{version}", version, decision.alias, decision.reason)

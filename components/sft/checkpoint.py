@@ -1,17 +1,24 @@
 """SFT checkpoints: where they live, which one "latest" means, and the recipe state beside the weights.
 
-A run writes `<output>/<run_name>/step_<NNNNNNN>/` through `ray.train.report`: the engine's
-files from every rank, `rng_rank<R>.safetensors` per rank and `state.json` (rank 0, the
-step and the settings a resume must match). `resume_from: latest` picks the highest complete
+A run writes `<output>/<run_name>/step_<NNNNNNN>/` (through `ray.train.report`, or copied there by
+the no-Ray worker, components/sft/worker.py): the engine's files from every rank,
+`rng_rank<R>.safetensors` per rank and `state.json` (rank 0, the step and the settings a
+resume must match). `resume_from: latest` picks the highest complete
 step under `<output>` across runs (ties: the newest run name). A worker group restarted by
 FailureConfig, or a run started again under the same `run_name`, continues from its own
 newest complete checkpoint (even one the Ray controller had not registered yet).
+
+Nothing untrusted is unpickled: DeepSpeed's files are torch pickles, so every rank writes
+`sha256_rank<R>.json` (the sha256 of each file it wrote, state and RNG included) last, and
+`read_state` (called before any engine load, in SFT and GRPO) checks the merged directory against
+them: a file changed, missing, or present without being listed refuses the checkpoint.
 
     uri = resolve_resume("latest", "s3://bucket/sft")   # "" when there is none yet
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -24,6 +31,7 @@ from vrt import storage
 from vrt.errors import UserError
 
 STATE_FILE = "state.json"
+_MANIFEST = re.compile(r"^sha256_rank\d+\.json$")
 _STEP_DIR = re.compile(r"^(?:(?P<run>[^/]+)/)?step_(?P<step>\d{7})/(?P<file>[^/]+)$")
 
 
@@ -76,19 +84,85 @@ def resolve_resume(resume_from: str, output: str, section: str = "sft") -> str:
     return resume_from
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(directory: Path) -> dict[str, Path]:
+    """Every file under `directory` but the sha256 manifests, by '/'-separated relative name."""
+    return {
+        p.relative_to(directory).as_posix(): p
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not _MANIFEST.match(p.name)
+    }
+
+
+def write_manifest(directory: Path, rank: int) -> None:
+    """`sha256_rank<R>.json`: the sha256 of every file this rank put in its checkpoint directory (call last)."""
+    listing = {name: _sha256(path) for name, path in _files(directory).items()}
+    (directory / f"sha256_rank{rank}.json").write_text(json.dumps(listing, indent=1, sort_keys=True))
+
+
+def _listed(directory: Path) -> dict[str, set[str]]:
+    allowed: dict[str, set[str]] = {}
+    manifests = sorted(p for p in directory.iterdir() if _MANIFEST.match(p.name))
+    if not manifests:
+        raise UserError(
+            f"checkpoint {directory} has no sha256 manifest (sha256_rank<R>.json), so its pickled engine files "
+            "cannot be trusted: refusing to load it; resume from a checkpoint this platform wrote, or start fresh"
+        )
+    for manifest in manifests:
+        try:
+            listing = json.loads(manifest.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UserError(f"checkpoint manifest {manifest} is not JSON: refusing the checkpoint") from e
+        if not isinstance(listing, dict) or not all(isinstance(v, str) for v in listing.values()):
+            raise UserError(f"checkpoint manifest {manifest} is not a mapping of file to sha256: refusing it")
+        for name, digest in listing.items():
+            allowed.setdefault(name, set()).add(digest)
+    return allowed
+
+
+def verify_manifest(directory: Path) -> None:
+    """Every file of a checkpoint directory matches the sha256 its writer recorded; else a UserError."""
+    allowed, present = _listed(directory), _files(directory)
+    problems = [f"{n} is not in any manifest" for n in sorted(set(present) - set(allowed))]
+    problems += [f"{n} is missing" for n in sorted(set(allowed) - set(present))]
+    problems += [
+        f"{n} does not match its sha256"
+        for n in sorted(set(present) & set(allowed))
+        if _sha256(present[n]) not in allowed[n]
+    ]
+    if problems:
+        raise UserError(
+            f"checkpoint {directory} fails its sha256 manifest ({'; '.join(problems[:3])}): it changed after "
+            "it was saved; refusing to load it (restore it, or start fresh with resume_from='')"
+        )
+
+
 def write_state(directory: Path, rank: int, state: dict[str, Any]) -> None:
-    """Rank-local RNG state (every rank) and the recipe state (rank 0) into a checkpoint directory."""
+    """Rank-local RNG state (every rank), the recipe state (rank 0), then this rank's sha256 manifest.
+
+    Call after the engine has written its files into `directory`: the manifest lists them all.
+    """
     from safetensors.torch import save_file
 
     save_file({"cpu": torch.get_rng_state()}, str(directory / f"rng_rank{rank}.safetensors"))
     if rank == 0:
         (directory / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True))
+    write_manifest(directory, rank)
 
 
 def read_state(directory: Path, rank: int, expect: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
-    """The recipe state and this rank's RNG state; a checkpoint of a different setup is a UserError."""
+    """The recipe state and this rank's RNG state; a checkpoint of a different setup, or one that fails its
+    sha256 manifest, is a UserError. Call before the engine loads anything from `directory`."""
     from safetensors.torch import load_file
 
+    verify_manifest(directory)
     state = json.loads((directory / STATE_FILE).read_text())
     for key, value in expect.items():
         if state.get(key) != value:

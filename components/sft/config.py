@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from components.sft.config_checks import read_yaml, sections_problem, training_problem, yaml_value
+from components.sft.mixture import Mixture, parse_mixture
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "presets"
@@ -29,6 +31,7 @@ class SFTConfig:
     """Hyper-parameters and plumbing of one SFT run (defaults: the paper's, TASKS.md §1.4)."""
 
     dataset: str = ""  # canonical dataset URI (local dir or s3://); the pipeline passes its Dataset here
+    datasets: Mixture | None = None  # weighted mixture instead of `dataset` (components/sft/mixture.py)
     eval_dataset: str = ""  # held-out canonical dataset for teacher-forced evaluation ("" = none)
     eval_samples: int = 64
     output: str = ".vrt/sft"  # checkpoints and the final model go under this URI
@@ -54,11 +57,14 @@ class SFTConfig:
     loader_workers: int = 1  # processes that decode and collate batches (0 = in the training thread)
     seed: int = 0
     fault_at_step: int = 0  # chaos test: the last worker dies once at this step (0 = never)
-    k8s_namespace: str = "vrt"  # runtime kubernetes: namespace of the RayJob
-    k8s_secrets: tuple[str, ...] = ("vrt-s3", "vrt-mlflow")  # Secrets passed to the pods as env (by reference)
+    k8s_namespace: str = ""  # runtime kubernetes: namespace of the RayJob
+    k8s_secrets: tuple[str, ...] = ("vrt-s3-credentials", "vrt-mlflow-client")  # Secrets passed to the pods as env (by reference)
     k8s_timeout_s: int = 172800  # RayJob activeDeadlineSeconds and the watch timeout
 
     def __post_init__(self) -> None:
+        problem = training_problem("sft", self)
+        if problem:
+            raise UserError(problem)
         checks = [
             (self.strategy in ("deepspeed", "ddp"), f"sft.strategy must be deepspeed or ddp, got {self.strategy!r}"),
             (self.zero_stage in (0, 1, 2, 3), f"sft.zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}"),
@@ -74,6 +80,7 @@ class SFTConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        self._check_datasets()
         per_step = self.micro_batch_size * self.num_workers
         if self.global_batch_size % per_step:
             lower = max(per_step, self.global_batch_size // per_step * per_step)
@@ -81,6 +88,19 @@ class SFTConfig:
                 f"sft.global_batch_size={self.global_batch_size} is not divisible by micro_batch_size x num_workers "
                 f"= {per_step}: set sft.global_batch_size={lower} (or {lower + per_step}), or change num_workers"
             )
+
+    def _check_datasets(self) -> None:
+        """`datasets` parsed into (uri, weight) pairs; it and `dataset` exclude each other."""
+        if self.datasets is None:
+            return
+        object.__setattr__(self, "datasets", parse_mixture(self.datasets, "sft.datasets"))
+        if self.dataset:
+            raise UserError("sft.dataset and sft.datasets are both set: set one (sft.dataset= empties the single one)")
+
+    @property
+    def mixture(self) -> Mixture:
+        """The training sources with their weights: `datasets`, or `dataset` at weight 1 (() when neither)."""
+        return self.datasets or (((self.dataset, 1.0),) if self.dataset else ())
 
     @property
     def grad_accum(self) -> int:
@@ -188,14 +208,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 raise UserError(f"override {item!r}: {part} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
+        node[parts[-1]] = yaml_value(text, f"override {item!r}") if text.strip() else ""
     return out
 
 
 def load_train_config(config: str, overrides: list[str] | None = None) -> TrainConfig:
     """Read a preset (name or YAML path), apply overrides and validate the SFT sections."""
     path = preset_file(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections (model, sft, gpu, ...)")
     return config_from_raw(apply_overrides(raw, list(overrides or [])), str(path))
@@ -204,6 +224,9 @@ def load_train_config(config: str, overrides: list[str] | None = None) -> TrainC
 def config_from_raw(raw: dict[str, Any], source: str) -> TrainConfig:
     """Validate an already-read preset mapping (overrides applied) into a TrainConfig."""
     path = source
+    problem = sections_problem(raw, source)
+    if problem:
+        raise UserError(problem)
     model = raw.get("model")
     if not isinstance(model, str) or not model:
         raise UserError(f"{path}: set `model:` to a model preset name (e.g. model: tiny)")

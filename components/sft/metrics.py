@@ -14,6 +14,19 @@ import torch
 KEYS = ("loss", "loss_ce", "loss_mask_bce", "loss_mask_dice", "mask_iou")
 
 
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """`values` summed over every rank (a copy on the CPU; `values` itself when not distributed). The
+    reduction runs where the backend can: on this rank's CUDA device for nccl, which takes no CPU tensor."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return values
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    total = values.to(device, copy=True)
+    dist.all_reduce(total)
+    return total.cpu()
+
+
 class StepMetrics:
     """Sample-weighted sums of the loss terms and mask IoU of one optimizer step on one rank."""
 
@@ -34,11 +47,7 @@ class StepMetrics:
 
     def reduce(self, seconds: float) -> dict[str, float]:
         """Means over every rank's samples, plus samples/s and tokens/s of the whole step."""
-        import torch.distributed as dist
-
-        sums = self.sums.clone()
-        if dist.is_initialized():
-            dist.all_reduce(sums)
+        sums = all_reduce_sum(self.sums)
         samples, tokens = float(sums[-2]), float(sums[-1])
         values = {k: float(sums[i]) / max(samples, 1.0) for i, k in enumerate(KEYS[:-1])}
         values["mask_iou"] = float(sums[len(KEYS) - 1]) / max(float(sums[len(KEYS)]), 1.0)

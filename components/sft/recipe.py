@@ -1,10 +1,11 @@
-"""SFT recipe, run inside every Ray Train worker: setup / train / save_checkpoint / cleanup.
+"""SFT recipe, run in every Ray Train worker (or every process, without Ray): setup / train / cleanup.
 
 One explicit loop: for each optimizer step, `grad_accum` micro-batches forward + backward
 through the engine (DeepSpeed or DDP), metrics all-reduced and logged by rank 0, a
-checkpoint reported every `checkpoint_every` steps through `ray.train.report` (every rank),
+checkpoint reported every `checkpoint_every` steps by every rank (components/sft/worker.py),
 then a final checkpoint, a teacher-forced evaluation and the model export.
-`train_loop_per_worker(config)` is what TorchTrainer runs; config comes from launch.py.
+`train_loop_per_worker(config)` is what TorchTrainer runs (or launch.py in-process when
+config["launcher"] is "none"); config comes from launch.py.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import torch
 
 from components.sft import checkpoint as ckpt
 from components.sft.config import config_from_raw
-from components.sft.ingest import MicroBatchSource, ShardRows, StepPlan, micro_batch_loader, open_dataset
+from components.sft.ingest import MicroBatchSource, RowSource, micro_batch_loader, open_dataset
 from components.sft.metrics import MlflowSink, StepMetrics
+from components.sft.mixture import MixturePlan, MixtureRows, step_source_counts
 from vrt import storage
 
 FAULT_MARKER = "fault_injected"
@@ -49,40 +51,37 @@ class SFTRecipe:
         self.run_dir: str = config["run_dir"]
         self.rng_state: torch.Tensor | None = None
         self.eval_before: dict[str, float] = {}
+        self.worker: Any = None
+        self.sink: MlflowSink | None = None
 
     def setup(self) -> None:
         """Model, engine, data plan, and the state of a checkpoint when there is one to resume."""
-        import ray.train
-        from ray.train.torch import get_device
-
         from components.sft.engines import make_engine
+        from components.sft.worker import make_worker
         from models import RSa2VA, load_preset
 
         os.environ.setdefault("DS_ACCELERATOR", "cuda" if self.sft.use_gpu else "cpu")
-        ctx = ray.train.get_context()
-        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
-        self.device = get_device() if self.sft.use_gpu else torch.device("cpu")
+        self.worker = make_worker(self.job, self.sft.use_gpu, self.sft.keep_checkpoints, self.sft.num_workers)
+        self.rank, self.world, self.device = self.worker.rank, self.worker.world, self.worker.device
         torch.manual_seed(self.sft.seed)
         model = RSa2VA.from_preset(load_preset(self.cfg.model), seed=self.sft.seed).to(self.device)
         self.processor = model.processor
-        manifest = open_dataset(self.sft.dataset)
-        self.rows = ShardRows(self.sft.dataset, manifest)
-        self.plan = StepPlan(tuple(s.rows for s in manifest.shards), self.sft.global_batch_size, self.world,
-                             self.sft.grad_accum, self.sft.seed)
+        self.rows = MixtureRows.open(self.sft.mixture, "sft.datasets")
+        self.plan = MixturePlan.for_mixture(self.rows, self.sft.global_batch_size, self.world, self.sft.grad_accum,
+                                            self.sft.seed, self.sft.loader_workers)
         self.total = self.sft.max_steps or self.sft.epochs * self.plan.steps_per_epoch
         self.engine = make_engine(model, self.sft, self.total)
         self.expect = {"world": self.world, "global_batch_size": self.sft.global_batch_size,
-                       "dataset_sha256": manifest.sha256, "strategy": self.sft.strategy, "seed": self.sft.seed}
+                       "dataset_sha256": self.rows.digest, "strategy": self.sft.strategy, "seed": self.sft.seed,
+                       "loader_workers": self.sft.loader_workers}  # the data plan depends on it
         self.step = self._restore()
-        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if self.rank == 0 else None
+        tracked = self.rank == 0 and bool(self.job["run_id"])  # no run id: untracked (the GPU check kit)
+        self.sink = MlflowSink(self.job["run_id"], self.job["tracking_uri"]) if tracked else None
 
     def _restore(self) -> int:
-        import ray.train
-
-        reported = ray.train.get_checkpoint()
-        if reported is not None:  # a restart of this run after a failure
-            with reported.as_directory() as d:
-                return self._load(Path(d))
+        with self.worker.restart_checkpoint() as restarted:
+            if restarted is not None:  # Ray Train restarted this run's workers after a failure
+                return self._load(restarted)
         # a checkpoint on storage that the controller had not registered when a worker died
         uri = ckpt.latest_in_run(self.run_dir) or self.job["resume"]
         if uri:
@@ -127,6 +126,8 @@ class SFTRecipe:
             grad_norm = norm if stepped else grad_norm
             acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
         values = acc.reduce(time.perf_counter() - start)
+        counts = step_source_counts(self.plan, self.step, self.rank)
+        values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"grad_norm": grad_norm, "lr": lr, "epoch": self.step / self.plan.steps_per_epoch}
 
     def _log(self, values: dict[str, float], step: int, prefix: str = "") -> None:
@@ -144,16 +145,12 @@ class SFTRecipe:
         os._exit(1)
 
     def save_checkpoint(self, values: dict[str, float]) -> None:
-        """Every rank writes its files and reports them; Ray Train merges them under step_NNNNNNN."""
-        import ray.train
-        from ray.train import Checkpoint
-
+        """Every rank writes its files and reports them; they are merged under step_NNNNNNN."""
         with tempfile.TemporaryDirectory(prefix="vrt-sft-ckpt-") as tmp:
             self.engine.save(Path(tmp))
             state = {"step": self.step, "eval_before": self.eval_before, **self.expect}
             ckpt.write_state(Path(tmp), self.rank, state)
-            ray.train.report({"step": self.step, **values}, checkpoint=Checkpoint.from_directory(tmp),
-                             checkpoint_dir_name=ckpt.step_dir_name(self.step))
+            self.worker.report({"step": self.step, **values}, Path(tmp), self.run_dir, self.step)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -161,7 +158,7 @@ class SFTRecipe:
         if not self.job.get("eval_dataset"):
             return {}
         manifest = open_dataset(self.job["eval_dataset"])
-        rows = ShardRows(self.job["eval_dataset"], manifest)
+        rows = RowSource(self.job["eval_dataset"], manifest)
         refs = [(s, r) for s, shard in enumerate(manifest.shards) for r in range(shard.rows)][: self.sft.eval_samples]
         mine = refs[self.rank :: self.world]
         size = self.sft.micro_batch_size
@@ -188,7 +185,7 @@ class SFTRecipe:
             if self.rank == 0:
                 for tensor in [*self.engine.module.parameters(), *self.engine.module.buffers()]:
                     tensor.data = tensor.data.clone()  # out of the engine's flat buffers: safetensors saves views badly
-                lineage = {"dataset": self.sft.dataset, "dataset_sha256": self.expect["dataset_sha256"],
+                lineage = {"dataset": self.rows.label, "dataset_sha256": self.expect["dataset_sha256"],
                            "config": self.cfg.source, "mlflow_run_id": self.job["run_id"],
                            "resumed_from": self.job["resume"], "base": f"preset:{self.cfg.model}"}
                 metrics = {f"eval_{k}": v for k, v in after.items()}
@@ -200,13 +197,15 @@ class SFTRecipe:
     def cleanup(self) -> None:
         if self.sink is not None:
             self.sink.close()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Entry point of every Ray Train worker."""
+    """Entry point of every Ray Train worker, and of this process with `launcher: none`."""
     recipe = SFTRecipe(config)
-    recipe.setup()
     try:
+        recipe.setup()
         recipe.train()
     finally:
         recipe.cleanup()

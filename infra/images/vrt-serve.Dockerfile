@@ -1,4 +1,5 @@
-# vrt-serve: the KServe predictor (v1 + v2 protocols) of the ServingRuntime in charts/vrt-platform.
+# vrt-serve: the KServe predictor (v1 + v2 protocols) of the ServingRuntime in charts/vrt-platform, and
+# the pipeline's deploy step (it carries kfp: no step installs packages at pod start).
 # torch's CUDA wheels carry the CUDA runtime; the node's driver comes from the GPU operator.
 # Build from the repository root:
 #   docker build -f infra/images/vrt-serve.Dockerfile -t vrt-serve:0.1.0 .
@@ -23,8 +24,8 @@ COPY pipelines/ pipelines/
 COPY models/ models/
 COPY evaluation/ evaluation/
 RUN pip install -c constraints/gpu.txt torch \
-    && pip install -c constraints/gpu.txt ".[serve,track]" \
-    && python -c "import vrt, torch, kserve, transformers"
+    && pip install -c constraints/gpu.txt ".[pipeline,serve,track]" \
+    && python -c "import vrt, torch, kserve, transformers, kfp"
 
 USER 10001:10001
 EXPOSE 8080

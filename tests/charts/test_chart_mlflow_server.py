@@ -123,3 +123,39 @@ def test_rendered_mlflow_server_enforces_auth_hosts_and_proxies_artifacts(mlflow
     client.log_text(run.info.run_id, "hello from the chart test", "notes/hello.txt")
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == [f"mlflow/{exp_id}/{run.info.run_id}/artifacts/notes/hello.txt"]
+
+
+@pytest.mark.slow
+def test_whole_local_pipeline_logs_to_the_chart_server_with_env_credentials(mlflow_server, monkeypatch, tmp_path):
+    """The chart's MLflow (basic auth on) receives a whole `vrt pipeline run --local`, the login coming
+    from MLFLOW_TRACKING_USERNAME/PASSWORD as on a cluster (Secret vrt-mlflow-client); without them
+    the run is refused before any step starts."""
+    import mlflow
+
+    from components.deploy.step import stop_local
+    from pipelines.local import run_local
+
+    url, password, _ = mlflow_server
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    small = {"data.n_train": 8, "data.n_bench": 2, "evaluate.max_new_tokens": 16}
+    with pytest.raises(mlflow.exceptions.MlflowException, match="401|[Uu]nauthorized|credentials"):
+        run_local("tiny", small)
+    assert not (tmp_path / ".vrt" / "kfp").exists()  # refused before any step ran
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+    try:
+        result = run_local("tiny", small)
+    finally:
+        stop_local("vrt")
+    assert (result.model_uri, result.alias) == ("models:/vrt-tiny/1", "champion")
+    client = mlflow.MlflowClient(tracking_uri=url)
+    runs = client.search_runs([client.get_experiment_by_name("vrt").experiment_id])
+    children = sorted(r.info.run_name.split("-")[0] for r in runs if r.data.tags.get("mlflow.parentRunId") == result.mlflow_run_id)
+    assert children == ["evaluate", "grpo", "register", "sft"]
+    info = mlflow.models.get_model_info("models:/vrt-tiny@champion")
+    assert "python_function" in info.flavors

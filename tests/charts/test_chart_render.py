@@ -34,15 +34,15 @@ def test_example_values_files_exist():
 def test_default_render_has_exactly_these_objects(render):
     kinds = Counter(d["kind"] for d in render())
     assert kinds == {
-        "ConfigMap": 2, "Deployment": 1, "Service": 1, "ServiceAccount": 2, "Role": 1, "RoleBinding": 1,
-        "NetworkPolicy": 1, "ServingRuntime": 1, "Pod": 1,
+        "ConfigMap": 2, "Deployment": 1, "Service": 1, "ServiceAccount": 3, "Role": 1, "RoleBinding": 1,
+        "NetworkPolicy": 2, "ServingRuntime": 1, "Pod": 1, "PodDisruptionBudget": 1, "Job": 1,
     }
 
 
 def test_bundled_render_adds_postgres_and_object_store(render):
     docs = render(CHART / "examples" / "values-bundled.yaml")
     kinds = Counter(d["kind"] for d in docs)
-    assert kinds["StatefulSet"] == 2 and kinds["Service"] == 3 and kinds["NetworkPolicy"] == 3 and kinds["Job"] == 1
+    assert kinds["StatefulSet"] == 2 and kinds["Service"] == 3 and kinds["NetworkPolicy"] == 4 and kinds["Job"] == 2
     assert sorted(by_kind(docs, "StatefulSet")) == ["vrt-vrt-platform-objectstore", "vrt-vrt-platform-postgresql"]
 
 
@@ -76,24 +76,20 @@ def test_platform_configmap_for_gke(render):
     data = by_kind(render(CHART / "examples" / "values-gke-gpu.yaml"), "ConfigMap")["vrt-platform"]["data"]
     assert data == {
         "MLFLOW_TRACKING_URI": "http://vrt-vrt-platform-mlflow.vrt.svc.cluster.local:5000",
-        "VRT_S3_BUCKET": "vrt-artifacts",
+        "VRT_MLFLOW_AUTH": "true",
+        "VRT_MLFLOW_CLIENT_SECRET_NAME": "vrt-mlflow-client",
         "AWS_ENDPOINT_URL": "https://storage.googleapis.com",
         "AWS_DEFAULT_REGION": "auto",
         "VRT_S3_CREDENTIALS_SECRET_NAME": "vrt-s3-credentials",
-        "VRT_MLFLOW_AUTH_SECRET_NAME": "vrt-mlflow-admin",
         "VRT_IMAGE_REGISTRY": "",
         "VRT_IMAGE_TAG": "0.1.0",
-        "VRT_BASE_IMAGE": "vrt-base:0.1.0",
-        "VRT_TRAIN_IMAGE": "vrt-train:0.1.0",
-        "VRT_SERVE_IMAGE": "vrt-serve:0.1.0",
-        "VRT_GPU_RESOURCE": "nvidia.com/gpu",
-        "VRT_GPU_NODE_LABEL_KEY": "cloud.google.com/gke-accelerator",
-        "VRT_GPU_NODE_LABEL_VALUE": "nvidia-l4",
+        "VRT_SERVICE_ACCOUNT": "vrt-pipeline-runner",
+        "VRT_PREDICTOR_SERVICE_ACCOUNT": "vrt-predictor",
+        "VRT_GPU_NODE_LABEL_KEY": "vrt.dev/gpu-pool",
+        "VRT_GPU_NODE_LABEL_VALUE": "true",
         "VRT_GPU_TAINT_KEY": "nvidia.com/gpu",
         "VRT_GPU_TAINT_VALUE": "present",
         "VRT_GPU_TAINT_EFFECT": "NoSchedule",
-        "VRT_SERVICE_ACCOUNT": "vrt-pipeline-runner",
-        "VRT_SERVING_RUNTIME": "vrt-predictor",
     }
 
 
@@ -107,10 +103,12 @@ def test_image_registry_prefixes_every_project_image(render):
     assert images == [
         "registry.invalid:5000/team/vrt-base:9.9.9",
         "registry.invalid:5000/team/vrt-base:9.9.9",
+        "registry.invalid:5000/team/vrt-base:9.9.9",
         "registry.invalid:5000/team/vrt-serve:9.9.9",
     ]
     data = by_kind(docs, "ConfigMap")["vrt-platform"]["data"]
-    assert data["VRT_TRAIN_IMAGE"] == "registry.invalid:5000/team/vrt-train:9.9.9"
+    # the steps build vrt-train:<tag> under the same registry (components/images.py)
+    assert (data["VRT_IMAGE_REGISTRY"], data["VRT_IMAGE_TAG"]) == ("registry.invalid:5000/team", "9.9.9")
 
 
 def test_mlflow_server_wiring_with_external_postgres(render):
@@ -154,8 +152,11 @@ def test_eks_uses_workload_identity_without_a_key_pair(render):
     env = env_of(by_kind(docs, "Deployment")["vrt-vrt-platform-mlflow"]["spec"]["template"]["spec"]["containers"][0])
     assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     role = "arn:aws:iam::111122223333:role/vrt-pipeline-runner"
-    for sa in by_kind(docs, "ServiceAccount").values():
+    accounts = by_kind(docs, "ServiceAccount")
+    assert sorted(accounts) == ["vrt-pipeline-runner", "vrt-predictor", "vrt-vrt-platform-mlflow"]
+    for sa in accounts.values():
         assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
+    assert accounts["vrt-predictor"]["automountServiceAccountToken"] is False
 
 
 def test_network_policies_limit_ingress(render):
@@ -172,6 +173,31 @@ def test_network_policies_limit_ingress(render):
     }}}]
     assert pg["ingress"][0]["ports"] == [{"port": 5432, "protocol": "TCP"}]
     assert pols["vrt-vrt-platform-objectstore"]["spec"]["ingress"][0]["ports"] == [{"port": 8333, "protocol": "TCP"}]
+    predictor = pols["vrt-vrt-platform-predictor"]["spec"]
+    assert predictor["podSelector"] == {"matchLabels": {"vrt.io/role": "predictor"}}
+    assert predictor["ingress"] == [{
+        "from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}},
+            {"podSelector": {"matchLabels": {"vrt.io/role": "deployer"}}},
+        ],
+        "ports": [{"port": 8080, "protocol": "TCP"}],
+    }]
+
+
+def test_mlflow_pdb_and_pre_upgrade_db_migration(render):
+    docs = render()
+    pdb = by_kind(docs, "PodDisruptionBudget")["vrt-vrt-platform-mlflow"]["spec"]
+    mlflow = by_kind(docs, "Deployment")["vrt-vrt-platform-mlflow"]["spec"]
+    assert pdb == {"minAvailable": 1, "selector": mlflow["selector"]}
+    job = by_kind(docs, "Job")["vrt-vrt-platform-mlflow-db-upgrade"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    [c] = job["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["/bin/sh", "-c", 'exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"']
+    # the same backend store as the server, from the same Secret
+    server_env = env_of(mlflow["template"]["spec"]["containers"][0])
+    assert env_of(c)["MLFLOW_BACKEND_STORE_URI"] == server_env["MLFLOW_BACKEND_STORE_URI"]
+    assert "vrt-vrt-platform-mlflow-db-upgrade" not in by_kind(render(None, "mlflow.dbUpgrade.enabled=false"), "Job")
 
 
 def test_helm_test_hook_checks_mlflow_health(render):
@@ -186,8 +212,8 @@ def test_serving_runtime_targets_the_gpu_pool(render):
     sr = by_kind(render(CHART / "examples" / "values-eks-gpu.yaml"), "ServingRuntime")["vrt-predictor"]["spec"]
     assert sr["supportedModelFormats"] == [{"name": "vrt", "version": "1", "autoSelect": True}]
     assert sr["protocolVersions"] == ["v1", "v2"]
-    assert sr["nodeSelector"] == {"vrt.dev/gpu-pool": "a100"}
-    assert sr["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+    assert sr["nodeSelector"] == {"vrt.dev/gpu-pool": "true"}
+    assert sr["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
     c = sr["containers"][0]
     assert c["image"] == "vrt-serve:0.1.0"
     assert c["command"] == ["python", "-m", "components.deploy.server"]

@@ -41,7 +41,7 @@ def test_builtin_kinds_validate_strictly(all_renders):
             except kubernetes_validate.ValidationError as e:
                 pytest.fail(f"{name}: {doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, e.path))}: {e.message}")
             checked += 1
-    assert checked == 10 + 10 + 10 + 17  # default, eks, gke (10 built-in objects each), bundled (17)
+    assert checked == 14 + 14 + 14 + 21  # default, eks, gke (14 built-in objects each), bundled (21)
 
 
 def test_custom_resources_validate_against_the_crds(all_renders, shared_dir):
@@ -70,7 +70,7 @@ def test_every_pod_runs_restricted(all_renders):
                     assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, at
                     for part in ("requests", "limits"):
                         assert {"cpu", "memory"} <= set(c["resources"][part]), f"{at}: {part}"
-    assert pods == 3 + 3 + 3 + 6  # mlflow, runtime, test pod (+ postgres, object store, bucket job)
+    assert pods == 4 + 4 + 4 + 7  # mlflow, runtime, test pod, db-upgrade job (+ postgres, object store, bucket job)
 
 
 def test_pods_do_not_mount_service_account_tokens_they_do_not_use(all_renders):
@@ -156,7 +156,7 @@ def test_schema_describes_every_value():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     schema = json.loads((CHART / "values.schema.json").read_text())
     leaves = list(_leaf_paths(values))
-    assert len(leaves) == 87
+    assert len(leaves) == 98
     undocumented = [".".join(p) for p in leaves if _schema_at(schema, schema, p) is None]
     assert undocumented == []
     assert sorted(schema["properties"]) == sorted(values)

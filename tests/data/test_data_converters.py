@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from vrt.data.prepare import PrepareConfig, prepare
 from vrt.data.reader import iter_samples, read_table
 from vrt.data.schema import SCHEMA
 from vrt.data.sources import converter
-from vrt.data.synth.layouts import items
+from vrt.data.synth.layouts import items, pool_key
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,8 @@ def test_vrt80k_masks_ids_and_text(prepared):
     for i, scene, qa, rng in items(SEED, "vrt-80k", N_TRAIN, SIZE):
         row = rows[f"vrt80k-{i:06d}"]
         pool = {o["id"]: rle.decode(o["rle"], (SIZE, SIZE)) for o in row["objects"]}
-        if i % 10 == 9:  # pool layout: ids are pool positions, no reasoning text
-            ids = {j: str(j) for j in range(len(scene.shapes))}
+        if i % 10 == 9:  # pool layout: ids are pool keys, no reasoning text
+            ids = {j: str(pool_key(j)) for j in range(len(scene.shapes))}
             assert row["reasoning"] is None and json.loads(row["extra"])["layout"] == "pool"
         else:
             order = rng.permutation(len(scene.shapes))
@@ -79,11 +80,14 @@ def test_vrt_bench_pool_indices_classes(prepared):
     rows = _rows(out, "vrt-bench")
     for (i, scene, qa, _), row in zip(items(SEED, "vrt-bench", N_BENCH, SIZE), rows, strict=True):
         assert row["id"] == f"bench-{i:04d}"
-        assert [o["id"] for o in row["objects"]] == [str(j) for j in range(len(scene.shapes))]
-        for obj, shape in zip(row["objects"], scene.shapes, strict=True):
-            assert np.array_equal(rle.decode(obj["rle"], (SIZE, SIZE)), shape.mask)
-        assert row["reasoning_ids"] == [str(j) for j in qa.reasoning_ids]
-        assert row["answer_ids"] == [str(j) for j in qa.answer_ids]
+        # the pool keeps objects_info_json's order (written in reverse) and its keys (non-contiguous)
+        n = len(scene.shapes)
+        assert [o["id"] for o in row["objects"]] == [str(pool_key(j)) for j in reversed(range(n))]
+        for obj, j in zip(row["objects"], reversed(range(n)), strict=True):
+            assert np.array_equal(rle.decode(obj["rle"], (SIZE, SIZE)), scene.shapes[j].mask)
+        # human_labeled_* hold keys: they name the right shapes whatever the JSON order
+        assert row["reasoning_ids"] == [str(pool_key(j)) for j in qa.reasoning_ids]
+        assert row["answer_ids"] == [str(pool_key(j)) for j in qa.answer_ids]
         assert row["class_ids"] == qa.classes
         assert 3 <= json.loads(row["extra"])["human_confidence"] <= 5
 
@@ -112,3 +116,48 @@ def test_vgr_boxes_in_pixels_both_conventions(prepared):
             assert obj["rle"] is None
         assert row["answer"] == qa.phrase
         assert row["reasoning"].count("<ref:") == qa.reasoning.count("[[")
+
+
+def test_vrt_bench_ids_are_pool_keys_not_positions():
+    """objects_info_json with keys 42, 7, 19 written in that order: human_labeled ids 7 and 19 name
+    those objects (the authors read `objects_info[int(id)]`), and scoring them picks the right masks."""
+    from PIL import Image
+
+    from components.evaluate.ground_truth import vrt_ground_truth
+    from evaluation.score import score
+    from vrt.data.example import encode_example
+    from vrt.data.sources import vrt_bench
+    from vrt.data.sources.common import RawRecord
+
+    size = 16
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size)).save(buf, format="PNG")
+    image = buf.getvalue()
+    masks = {}
+    for key, (y0, y1) in {42: (0, 4), 7: (4, 8), 19: (8, 12)}.items():
+        m = np.zeros((size, size), bool)
+        m[y0:y1] = True
+        masks[key] = m
+    info = {str(k): {"mask": {"size": [size, size], "counts": rle.encode(m)}, "caption": f"o{k}"}
+            for k, m in masks.items()}  # fmt: skip
+
+    payload = encode_example({
+        "key": "k", "image": image, "question": "which?", "objects_info_json": json.dumps(info),
+        "human_labeled_r_objs": [19, 7], "human_labeled_a_objs": [7],
+    })  # fmt: skip
+    row = vrt_bench.convert(RawRecord("k", payload))
+    assert (row["reasoning_ids"], row["answer_ids"]) == (["19", "7"], ["7"])
+    gt = vrt_ground_truth(row)
+    pred = {
+        "id": "k",
+        "text": "<think>[SEG] [SEG]</think><answer>[SEG]</answer>",
+        "masks": [{"size": [size, size], "counts": rle.encode(masks[k])} for k in (19, 7, 7)],
+    }
+    out = score("vrt-bench", [gt], [json.dumps(pred)])
+    assert out.metrics_json["metrics"]["A-mIoU"] == 1.0 and out.metrics_json["metrics"]["R-LQ"] == 1.0
+    missing = encode_example({
+        "key": "m", "image": image, "question": "which?", "objects_info_json": json.dumps(info),
+        "human_labeled_r_objs": [1], "human_labeled_a_objs": [7],
+    })  # fmt: skip
+    with pytest.raises(vrt_bench.BadRecord, match="human_labeled_r_objs id 1 is not a key of objects_info_json"):
+        vrt_bench.convert(RawRecord("m", missing))

@@ -13,7 +13,7 @@ from vrt.data import rle, tfrecord
 from vrt.data.example import encode_example
 from vrt.data.manifest import QUARANTINE
 from vrt.data.prepare import PrepareConfig, prepare
-from vrt.data.synth.layouts import _authors_record, _pool_features, items
+from vrt.data.synth.layouts import _authors_record, _pool_features, items, pool_key
 from vrt.errors import UserError
 
 SIZE = 64
@@ -27,9 +27,10 @@ def _bench_records() -> list[bytes]:
         return encode_example(good | {"key": key} | changes)
 
     info = json.loads(good["objects_info_json"])
-    bad_rle = json.dumps(info | {"0": info["0"] | {"mask": {"size": [SIZE, SIZE], "counts": "5"}}})
+    first, second = str(pool_key(0)), str(pool_key(1))
+    bad_rle = json.dumps(info | {first: info[first] | {"mask": {"size": [SIZE, SIZE], "counts": "5"}}})
     small = {"size": [32, 32], "counts": rle.encode(np.zeros((32, 32), bool))}
-    wrong_size = json.dumps(info | {"1": info["1"] | {"mask": small}})
+    wrong_size = json.dumps(info | {second: info[second] | {"mask": small}})
     crc_damaged = bytearray(tfrecord.frame(variant("crc")))
     crc_damaged[20] ^= 0xFF
     return [
@@ -37,7 +38,7 @@ def _bench_records() -> list[bytes]:
         tfrecord.frame(variant("bad-image", image=b"\xff\xd8 not a jpeg")),
         tfrecord.frame(variant("bad-rle", objects_info_json=bad_rle)),
         tfrecord.frame(variant("mask-size", objects_info_json=wrong_size)),
-        tfrecord.frame(variant("missing-obj", human_labeled_a_objs=[99])),
+        tfrecord.frame(variant("missing-obj", human_labeled_a_objs=[1])),  # a position, not a key
         tfrecord.frame(variant("no-question", question="  ")),
         bytes(crc_damaged),
         tfrecord.frame(b"\x0a\x05\x0a"),
@@ -73,7 +74,9 @@ def test_vrt_bench_corruptions(tmp_path):
     assert any(k.startswith("vrt_eval.tfrecord#6@") and v == "crc_mismatch" for k, v in q.items())
     assert any(k.startswith("vrt_eval.tfrecord#9@") and v == "truncated_record" for k, v in q.items())
     detail = next(e["detail"] for e in _quarantine(tmp_path / "out") if e["key"] == "mask-size")
-    assert detail == "object 1: mask is 32x32, image is 64x64"
+    assert detail == f"object {pool_key(1)}: mask is 32x32, image is 64x64"
+    detail = next(e["detail"] for e in _quarantine(tmp_path / "out") if e["key"] == "missing-obj")
+    assert detail == "human_labeled_a_objs id 1 is not a key of objects_info_json"
 
 
 def test_vrt80k_corruptions(tmp_path):
@@ -187,3 +190,63 @@ def test_file_that_is_not_a_tfrecord_is_a_user_error(tmp_path):
     (tmp_path / "vrt_eval.tfrecord").write_text("this is a text file, not a TFRecord\n")
     with pytest.raises(UserError, match=r"vrt_eval.tfrecord is not a TFRecord file"):
         prepare(PrepareConfig("vrt-bench", str(tmp_path), str(tmp_path / "out")))
+
+
+def _full_decode_fails(data: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return False
+    except Exception:  # noqa: BLE001 (any failure counts as "does not decode")
+        return True
+
+
+def _jpeg_cases() -> dict[str, bytes]:
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), np.uint8)).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    cases = {f"cut-at-{k}": data[: len(data) * k // 10] for k in range(1, 10)}
+    cases |= {f"flip-at-{k}": data[: len(data) * k // 10] + bytes([data[len(data) * k // 10] ^ 0xFF])
+              + data[len(data) * k // 10 + 1 :] for k in range(1, 10)}
+    cases |= {"no-eoi": data[:-2], "zero-tail": data[:600] + bytes(len(data) - 600), "header-only": data[:300],
+              "sound": data}
+    return cases
+
+
+@pytest.mark.parametrize(("name", "data"), list(_jpeg_cases().items()))
+def test_jpeg_check_fails_exactly_where_a_full_decode_fails(name, data):
+    from vrt.data.sources.common import BadRecord, image_size
+
+    try:
+        image_size(data)
+        failed = False
+    except BadRecord:
+        failed = True
+    assert failed == _full_decode_fails(data)
+
+
+
+def test_length_crc_mismatch_reports_the_unreadable_tail(tmp_path, capsys):
+    ((_, scene, qa, _),) = list(items(3, "vrt-bench", 1, SIZE))
+    good = [tfrecord.frame(encode_example(_pool_features(f"r{i}", scene, qa))) for i in range(12)]
+    damaged = bytearray(good[4])
+    damaged[8] ^= 0xFF  # the length's CRC: framing cannot go on past record 4
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "vrt_eval.tfrecord").write_bytes(b"".join(good[:4]) + bytes(damaged) + b"".join(good[5:]))
+    m = prepare(PrepareConfig("vrt-bench", str(raw), str(tmp_path / "out"), shard_size=4))
+    tail = sum(len(r) for r in good[4:])
+    assert m.counts == {"input": 5, "written": 4, "quarantined": 1}
+    assert m.extra["unreadable_tail"] == {"files": 1, "bytes": tail, "records_estimate": 8}
+    (entry,) = _quarantine(tmp_path / "out")
+    assert entry["reason"] == "crc_mismatch" and (entry["tail_bytes"], entry["tail_records"]) == (tail, 8)
+    assert "about 8 record(s) lost" in " ".join(capsys.readouterr().err.split())

@@ -38,9 +38,9 @@ def test_normalize_accepts_compressed_uncompressed_and_lists():
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ({"size": [4, 4], "counts": "5"}, "sum to 5, not 4x4=16"),
-        ({"size": [4, 4], "counts": "0\x7f"}, "invalid character"),
-        ({"size": [4, 4], "counts": "0P"}, "ends inside a number"),
+        ({"size": [4, 4], "counts": "5"}, "covers 5 pixels but size 4x4 has 16"),
+        ({"size": [4, 4], "counts": "0\x7f"}, "outside COCO's RLE alphabet"),
+        ({"size": [4, 4], "counts": "0P"}, "truncated"),
         ({"size": [4, 4], "counts": [3, -1, 14]}, "negative run length"),
         ({"size": [4], "counts": "0"}, "positive ints"),
         ({"counts": "0"}, "'size' and 'counts'"),
@@ -56,3 +56,14 @@ def test_normalize_rejects_malformed(bad, message):
 def test_normalize_rejects_non_string_counts():
     with pytest.raises(TypeError, match="string or a list"):
         rle.normalize({"size": [2, 2], "counts": 4})
+
+
+@pytest.mark.parametrize("counts", ["5", "0\x7f", "0P", "5220004"])
+def test_data_and_evaluation_share_one_validator(counts):
+    from evaluation import masks
+
+    with pytest.raises(ValueError) as from_data:
+        rle.normalize({"size": [4, 4], "counts": counts})
+    with pytest.raises(ValueError) as from_evaluation:
+        masks.check({"size": [4, 4], "counts": counts})
+    assert str(from_data.value) == str(from_evaluation.value)

@@ -37,10 +37,11 @@ def test_s3_inference_service_fields():
     [container] = predictor["containers"]
     assert obj["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "RawDeployment"}
     assert predictor["canaryTrafficPercent"] == 10
-    assert predictor["serviceAccountName"] == "vrt-model-reader"
-    assert predictor["nodeSelector"] == {"vrt.io/pool": "gpu"}
+    assert predictor["serviceAccountName"] == "vrt-predictor"
+    assert predictor["labels"] == {"vrt.io/role": "predictor"}
+    assert predictor["nodeSelector"] == {"vrt.dev/gpu-pool": "true"}
     assert predictor["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
     ]
     assert container["env"] == [{"name": "STORAGE_URI", "value": "s3://models/vrt-tiny/v3"}, HOME_ENV]
     assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3"}}]

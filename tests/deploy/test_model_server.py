@@ -45,7 +45,7 @@ def v2_body(images, questions, **params):
 @pytest.fixture(scope="module")
 def expected(tiny_model_dir):
     """In-process predictions (text, objects) of the same model for the test inputs."""
-    from components.deploy.payload import Limits, parse_v1
+    from components.deploy.payload import Limits, decode_image, parse_v1
     from components.deploy.response import trace_objects
     from models import RSa2VA
 
@@ -55,7 +55,7 @@ def expected(tiny_model_dir):
         Limits(),
     )
     traces = model.predict(
-        [q.image for q in queries],
+        [decode_image(q) for q in queries],
         [q.question for q in queries],
         max_new_tokens=MAX_NEW_TOKENS,
         do_sample=False,
@@ -194,7 +194,9 @@ def test_concurrent_requests(model_server, expected):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(call, range(16)))
     assert [status for status, _ in results] == [200] * 16
-    assert max(body["predictions"][0]["timings"]["batch_items"] for _, body in results) > 1  # requests were merged
+    assert (
+        max(body["predictions"][0]["timings"]["batch_items"] for _, body in results) > 1
+    )  # requests were merged
     assert [body["predictions"][0]["text"] for _, body in results] == [expected[i % 2][0] for i in range(16)]
 
 

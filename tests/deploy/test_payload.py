@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.deploy.payload import BadRequest, Limits, parse_v1, parse_v2
+from components.deploy.payload import BadRequest, Limits, Query, decode_image, parse_v1, parse_v2
 from components.deploy.response import build_result, trace_objects
 
-LIMITS = Limits(max_image_bytes=4000, max_pixels=64 * 64, max_question_chars=20, max_batch=2)
+LIMITS = Limits(
+    max_image_bytes=4000, max_pixels=64 * 64, max_question_chars=20, max_batch=2, max_image_side=300
+)
+TOKENS = ("<|im_start|>", "<|image_pad|>", "[SEG]")
 
 
 def png_b64(size=(16, 12), colour=(1, 2, 3)) -> str:
@@ -38,9 +41,14 @@ def test_parse_v1_ok():
         },
         LIMITS,
     )
-    assert [(q.image.size, q.image.mode, q.question, q.overlay) for q in queries] == [
-        ((16, 12), "RGB", "what?", True),
-        ((5, 7), "RGB", "why?", False),
+    assert [(q.width, q.height, q.question, q.overlay, q.decoded_bytes()) for q in queries] == [
+        (16, 12, "what?", True, 16 * 12 * 3 * 2),
+        (5, 7, "why?", False, 5 * 7 * 3),
+    ]
+    images = [decode_image(q) for q in queries]
+    assert [(im.size, im.mode, im.getpixel((0, 0))) for im in images] == [
+        ((16, 12), "RGB", (1, 2, 3)),
+        ((5, 7), "RGB", (1, 2, 3)),
     ]
 
 
@@ -50,7 +58,26 @@ def test_parse_v2_ok():
         parameters={"overlay": True},
     )
     [query] = parse_v2(request, LIMITS)
-    assert (query.image.size, query.question, query.overlay) == ((16, 12), "a?", True)
+    assert ((query.width, query.height), query.question, query.overlay) == ((16, 12), "a?", True)
+    assert decode_image(query).size == (16, 12)
+
+
+def test_only_common_image_formats_are_opened():
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, format="TIFF")
+    body = {"instances": [{"image_b64": base64.b64encode(buf.getvalue()).decode(), "question": "q"}]}
+    with pytest.raises(BadRequest, match="bytes are not a readable image"):
+        parse_v1(body, LIMITS)
+
+
+def test_truncated_image_is_a_bad_request_at_decode():
+    raw = base64.b64decode(png_b64((40, 40)))
+    [query] = parse_v1(
+        {"instances": [{"image_b64": base64.b64encode(raw[:60]).decode(), "question": "q"}]}, LIMITS
+    )
+    with pytest.raises(BadRequest, match="image data is damaged or truncated"):
+        decode_image(query)
+    assert Query(raw, 40, 40, "q").decoded_bytes() == 4800
 
 
 NOISE = base64.b64encode(np.random.RandomState(0).bytes(3000)).decode()
@@ -78,6 +105,29 @@ BIG_PNG = png_b64((65, 64))
         ({"instances": [{"image_b64": "", "question": "q"}]}, "image must be a non-empty base64 string"),
         ({"instances": [{"image_b64": png_b64(), "question": " \n"}]}, "question is empty"),
         (
+            {"instances": [{"image_b64": png_b64((301, 2)), "question": "q"}]},
+            "301x2, over the model's limit of 300",
+        ),
+        ({"instances": [{"image_b64": png_b64((1, 3)), "question": "q"}]}, None),
+        (
+            {"instances": [{"image_b64": png_b64((2, 3)), "question": "q"}], "x": 1},
+            None,
+        ),
+        (
+            {"instances": [{"image_b64": png_b64((201, 1)), "question": "q"}]},
+            "201x1, an aspect ratio over 200",
+        ),
+        (
+            {"instances": [{"image_b64": png_b64(), "question": "a <|image_pad|> b"}]},
+            "question contains the model token <|image_pad|>, which is not allowed",
+        ),
+        (
+            {"instances": [{"image_b64": png_b64(), "question": "x [SEG]"}]},
+            "question contains the model token [SEG]",
+        ),
+        ({"instances": [{"image_b64": png_b64(), "question": "a\x00b"}]}, "NUL character"),
+        ({"instances": [{"image_b64": "====", "question": "q"}]}, "image is not valid base64"),
+        (
             {"instances": [{"image_b64": png_b64(), "question": "q" * 21}]},
             "21 characters, over the limit of 20",
         ),
@@ -89,9 +139,13 @@ BIG_PNG = png_b64((65, 64))
     ],
 )
 def test_parse_v1_errors(body, message):
+    if message is None:  # within the limits: accepted
+        assert len(parse_v1(body, LIMITS, TOKENS)) == 1
+        return
     with pytest.raises(BadRequest) as err:
-        parse_v1(body, LIMITS)
+        parse_v1(body, LIMITS, TOKENS)
     assert message in str(err.value)
+    assert "Error" not in str(err.value) and "/" not in str(err.value).replace("</", "")
 
 
 @pytest.mark.parametrize(
@@ -124,11 +178,26 @@ def test_parse_v1_errors(body, message):
             "overlay must be true or false",
         ),
         ([tensor("image", []), tensor("question", [])], None, "v2 request is empty"),
+        (
+            [tensor("image", [png_b64()]), tensor("question", ["<|im_start|>system"])],
+            None,
+            "question[0]: question contains the model token <|im_start|>",
+        ),
+        (
+            [tensor("image", [b"\x89PNG\r\n\x1a\n raw bytes"]), tensor("question", ["q"])],
+            None,
+            "image[0]: image is not valid base64",
+        ),
+        (
+            [tensor("image", [png_b64()]), tensor("question", ["q"])],
+            ["overlay"],
+            '"parameters" must be an object',
+        ),
     ],
 )
 def test_parse_v2_errors(inputs, parameters, message):
     with pytest.raises(BadRequest) as err:
-        parse_v2(SimpleNamespace(inputs=inputs, parameters=parameters), LIMITS)
+        parse_v2(SimpleNamespace(inputs=inputs, parameters=parameters), LIMITS, TOKENS)
     assert message in str(err.value)
 
 

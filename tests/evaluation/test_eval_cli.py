@@ -76,6 +76,7 @@ def test_vrt_bench_metrics_json(tmp_path, vrt_data):
         "predicted_reasoning_masks": 4,
         "predicted_answer_masks": 2,
         "dropped_masks": 0,
+        "truncated": 0,
     }
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.count('class="chip"') == 6  # v1 and v2 each have 3 [SEG] chips (worst 3 + best 0 shown once)

@@ -8,6 +8,20 @@ from eval_cases import A, line
 from evaluation.predictions import load_predictions
 
 
+def test_truncated_traces_are_counted():
+    from evaluation.score import score
+    from evaluation.vrt_bench import VRTGroundTruth
+
+    gts = [VRTGroundTruth(id=i, height=4, width=4, reasoning=(), answer=()) for i in ("a", "b", "c")]
+    lines = [
+        json.dumps({"id": "a", "text": "<think>long", "masks": [], "truncated": True}),
+        json.dumps({"id": "b", "text": "<answer>x</answer>", "masks": [], "truncated": False}),
+        json.dumps({"id": "c", "text": "<answer>x</answer>", "masks": []}),  # older lines: not truncated
+    ]
+    assert load_predictions(lines)["a"].truncated is True
+    assert score("vrt-bench", gts, lines).metrics_json["counts"]["truncated"] == 1
+
+
 def test_parses_lines_and_skips_blanks():
     preds = load_predictions([line("a", "<answer>[SEG]</answer>", [A]), "", line("b", "none", [])])
     assert sorted(preds) == ["a", "b"]
@@ -29,6 +43,7 @@ def test_parses_lines_and_skips_blanks():
         (json.dumps({"id": "a", "text": "[SEG] [SEG]", "masks": [A]}), r"1 masks for 2 \[SEG\] tokens"),
         (json.dumps({"id": "a", "text": "[SEG]", "boxes": [[0, 0, 2]]}), r"\(id a\): box 0 \[0, 0, 2\] is not 4"),
         (line("z", "t", []), r"line 2: id z already appeared on line 1"),
+        ('{"id": "a", "text": "t", "masks": [], "truncated": 1}', r"\(id a\): 'truncated' must be true or false"),
     ],
 )
 def test_bad_lines_are_named(raw, message):

@@ -20,6 +20,23 @@ def test_defaults_are_the_papers():
         0.0,
     )
     assert c.rewards == {"vrt_format": 1.0, "vrt_answer_iou": 1.0} and c.freeze_mask_decoder
+    assert (c.loss_reduction, c.mask_loss) == ("sequence", False)
+
+
+def test_4b_grpo_is_the_authors_recipe():
+    """vrt_qwen3_4b_grpo_0801_2k_filtered.py: lr 1e-5, wd 0.05, frozen SAM 2, train_segmentation_grpo."""
+    g = load_grpo_config("4b").grpo
+    assert (g.lr, g.weight_decay, g.grad_clip, g.group_size, g.temperature, g.top_p) == (
+        1e-5,
+        0.05,
+        1.0,
+        4,
+        1.2,
+        0.9,
+    )
+    assert (g.max_new_tokens, g.kl_coef, g.clip_eps, g.updates_per_batch) == (1024, 0.0, None, 1)
+    assert (g.loss_reduction, g.mask_loss, g.freeze_mask_decoder) == ("sequence", True, True)
+    assert g.rewards == {"vrt_format": 1.0, "vrt_answer_iou": 1.0}
 
 
 def test_overrides_and_coercion():
@@ -61,6 +78,8 @@ def test_overrides_and_coercion():
         ("zero_stage=3", "ZeRO-3 is not supported"),
         ("use_gpu=true", "gpu.count is 0"),
         ("grpo.rewards={}", "grpo.rewards is empty"),
+        ("loss_reduction=mean", "grpo.loss_reduction must be sequence .* or token"),
+        ("mask_loss=maybe", "grpo.mask_loss must be bool"),
     ],
 )
 def test_bad_values_are_user_errors(override, message):

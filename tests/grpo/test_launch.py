@@ -63,7 +63,8 @@ def test_resolve_resume(tmp_path):
         resolve_resume(str(tmp_path / "run"), str(tmp_path), section="grpo")
 
 
-def test_rayjob_puts_workers_on_the_gpu_pool_and_pins_the_model(tmp_path):
+def test_rayjob_puts_workers_on_the_gpu_pool_and_pins_the_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("VRT_NAMESPACE", "kubeflow")
     manifest = tmp_path / "model_manifest.json"
     manifest.write_text(json.dumps({"uri": "s3://vrt/sft/4b/run/model"}))
     job = load_grpo_config("4b", [f"init_from={manifest}", "grpo.dataset=s3://vrt/data"])
@@ -72,7 +73,7 @@ def test_rayjob_puts_workers_on_the_gpu_pool_and_pins_the_model(tmp_path):
     assert spec["entrypoint"] == "python -m components.grpo.launch"
     (workers,) = spec["rayClusterSpec"]["workerGroupSpecs"]
     assert workers["replicas"] == 8
-    assert workers["template"]["spec"]["nodeSelector"] == {"vrt.io/pool": "gpu"}
+    assert workers["template"]["spec"]["nodeSelector"] == {"vrt.dev/gpu-pool": "true"}
     limits = workers["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == 1
     raw = yaml.safe_load(yaml.safe_load(spec["runtimeEnvYAML"])["env_vars"]["VRT_GRPO_CONFIG"])
@@ -89,7 +90,7 @@ def test_kfp_component_interface(tmp_path):
     compiler.Compiler().compile(grpo, str(path))
     spec = yaml.safe_load(path.read_text())
     inputs = spec["root"]["inputDefinitions"]
-    assert set(inputs["parameters"]) == {"config", "overrides", "runtime", "task_config"}
+    assert set(inputs["parameters"]) == {"config", "overrides", "runtime", "output", "task_config"}
     assert set(inputs["artifacts"]) == {"dataset", "init_model"}
     assert (
         spec["root"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"]

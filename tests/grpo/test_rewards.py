@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from components.grpo.rewards import (
     REWARDS,
@@ -12,9 +13,13 @@ from components.grpo.rewards import (
     combine,
     compute_rewards,
     get_reward,
+    iou_matrix_eps,
     no_repeat,
+    resize_256,
+    seg_indices,
     think_format,
     vrt_answer_iou,
+    vrt_answer_iou_hungarian,
     vrt_format,
 )
 from evaluation import masks
@@ -34,53 +39,123 @@ def rows(start: int, stop: int, cols: int = 64) -> dict:
         ("<think>no masks</think><answer>it [SEG]</answer>", 0.5),
         ("<think>a [SEG]</think><answer>none</answer>", 0.0),
         ("<think>a [SEG]</think> after think [SEG]", 0.0),
-        ("[SEG] <answer>x [SEG]</answer>", 0.5),  # a reasoning [SEG] outside <think> is not "in think"
+        ("[SEG] <answer>x [SEG]</answer>", 0.0),  # no <think> at all
+        ("x <think>a [SEG]</think><answer>b [SEG]</answer>", 0.0),  # text before <think>
+        (" <think>a [SEG]</think><answer>b [SEG]</answer>", 0.0),  # even one space
         ("<answer>x [SEG]", 0.0),  # unterminated answer
         ("", 0.0),
-        ("<think>[SEG] [SEG]</think>\n<answer>[SEG]</answer>[SEG]", 1.0),
+        ("<think>[SEG] [SEG]</think>\n<answer>[SEG]</answer>[SEG]", 1.0),  # anything may follow
+        ("<think>[SEG]</think><answer>[SEG]</answer><answer>[SEG]</answer>", 1.0),  # two answer spans
+        ("<think>a</think><answer>b</answer> [SEG]", 0.0),  # the only [SEG] is after </answer>
+        ("<think>t</think>x<answer>a</answer><answer>[SEG]</answer>", 0.5),  # lazy .*? spans tags
+        ("<think>a\n[SEG]\nb</think>\n\n<answer>c\n[SEG]</answer><|im_end|>", 1.0),  # DOTALL
     ],
 )
 def test_vrt_format(text, expected):
     assert vrt_format([RewardSample(text)]) == [expected]
 
 
+def iou(values) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).reshape(len(values), -1)
+
+
 @pytest.mark.parametrize(
-    "iou, expected",
+    "matrix, authors, hungarian",
     [
-        ([[1.0]], 1.0),  # N=M=K=1
-        ([[1.0], [0.0]], 0.9),  # N=2, M=1, K=1: 1.0 - 0.1*(2+1-2)
-        ([[0.75, 0.0]], 0.65),  # N=1, M=2, K=1: 0.75 - 0.1*1
-        ([[1.0, 0.0], [0.0, 0.375]], 0.8),  # N=M=2, K=1 (0.375 is not above 0.5): 1.0 - 0.1*2
-        ([[0.8, 0.0], [0.0, 0.6]], 0.7),  # N=M=K=2: mean(0.8, 0.6)
-        ([[0.5]], 0.0),  # 0.5 is not above 0.5: no match
-        ([[0.6], [0.6], [0.6], [0.6]], 0.6 - 0.3),  # N=4, M=1, K=1
-        (np.zeros((0, 2)), 0.0),
+        ([[1.0]], 1.0, 1.0),  # N=M=K=1
+        ([[1.0], [0.0]], 0.9, 0.9),  # N=2, M=1, K=1: 1.0 - 0.1*(2+1-2)
+        ([[0.0], [1.0]], 0.0, 0.9),  # M=1, the match is the 2nd prediction: the authors score (0, 0)
+        ([[0.0, 0.75]], 0.0, 0.65),  # N=1, the match is the 2nd GT
+        ([[0.75, 0.0]], 0.65, 0.65),  # N=1, M=2, K=1: 0.75 - 0.1*1
+        ([[1.0, 0.0], [0.0, 0.375]], 0.8, 0.8),  # N=M=2, K=1 (0.375 is not above 0.5)
+        ([[0.0, 0.8], [0.6, 0.0]], 0.7, 0.7),  # N=M=2: Hungarian for both
+        ([[0.5]], 0.0, 0.0),  # 0.5 is not above 0.5: K=0
+        ([[0.6], [0.6], [0.6], [0.6]], 0.3, 0.3),  # N=4, M=1, K=1: 0.6 - 0.1*3
     ],
 )
-def test_answer_iou_score(iou, expected):
-    assert answer_iou_score(np.asarray(iou, float)) == pytest.approx(expected, abs=1e-12)
+def test_answer_iou_score(matrix, authors, hungarian):
+    assert answer_iou_score(iou(matrix), first_pair_if_single=True) == pytest.approx(authors, abs=1e-6)
+    assert answer_iou_score(iou(matrix), first_pair_if_single=False) == pytest.approx(hungarian, abs=1e-6)
+
+
+def test_answer_iou_score_empty():
+    assert answer_iou_score(torch.zeros(0, 2), True) == 0.0
+    assert answer_iou_score(torch.zeros(2, 0), False) == 0.0
 
 
 TOP, BOTTOM = rows(0, 32), rows(32, 64)
+ANS2 = "<think>a [SEG]</think><answer>b [SEG] c [SEG]</answer>"
 
 
 @pytest.mark.parametrize(
-    "text, preds, gts, expected",
+    "text, preds, gts, authors, hungarian",
     [
-        ("<think>a [SEG]</think><answer>b [SEG]</answer>", (BOTTOM, TOP), (TOP,), 1.0),
-        ("<think>a [SEG]</think><answer>b [SEG]</answer>", (TOP, BOTTOM), (TOP,), 0.0),
-        ("<answer>[SEG] [SEG]</answer>", (TOP, BOTTOM), (TOP,), 0.9),
-        ("<answer>[SEG]</answer>", (rows(0, 24),), (TOP, BOTTOM), 0.65),
-        ("<answer>[SEG][SEG]</answer>", (TOP, rows(32, 64, 24)), (TOP, BOTTOM), 0.8),
-        ("<think>[SEG]</think><answer>no seg</answer>", (TOP,), (TOP,), 0.0),
-        ("<answer>[SEG]", (TOP,), (TOP,), 0.0),  # no answer span
-        ("<answer>[SEG]</answer>", (), (TOP,), 0.0),  # masks missing for the [SEG]s
-        ("<answer>[SEG]</answer>", (TOP,), (), 0.0),  # no GT answer masks
+        # the answer [SEG] is the 2nd one: pred TOP vs GT TOP
+        ("<think>a [SEG]</think><answer>b [SEG]</answer>", (BOTTOM, TOP), (TOP,), 1.0, 1.0),
+        ("<think>a [SEG]</think><answer>b [SEG]</answer>", (TOP, BOTTOM), (TOP,), 0.0, 0.0),
+        # text before <think> does not matter to the answer reward
+        ("so <think>a [SEG]</think><answer>b [SEG]</answer>", (BOTTOM, TOP), (TOP,), 1.0, 1.0),
+        # two answer spans: no answer masks
+        ("<think>[SEG]</think><answer>[SEG]</answer><answer>[SEG]</answer>", (TOP,) * 3, (TOP,), 0.0, 0.0),
+        # a [SEG] after </answer> is not an answer mask: N stays 1
+        ("<think>[SEG]</think><answer>[SEG]</answer> [SEG]", (BOTTOM, TOP, BOTTOM), (TOP,), 1.0, 1.0),
+        # N=1 whose best GT is the 2nd: the authors score pair (0, 0) only
+        ("<answer>[SEG]</answer>", (BOTTOM,), (TOP, BOTTOM), 0.0, 0.9),
+        # M=1 whose best prediction is the 2nd
+        ("<answer>[SEG] [SEG]</answer>", (BOTTOM, TOP), (TOP,), 0.0, 0.9),
+        ("<answer>[SEG] [SEG]</answer>", (TOP, BOTTOM), (TOP,), 0.9, 0.9),
+        # perfect match, N=M=2, in swapped order (Hungarian)
+        (ANS2, (TOP, BOTTOM, TOP), (TOP, BOTTOM), 1.0, 1.0),
+        # extra prediction: N=3, M=2, K=2 -> 1 - 0.1
+        ("<answer>[SEG] [SEG] [SEG]</answer>", (TOP, BOTTOM, rows(0, 8)), (TOP, BOTTOM), 0.9, 0.9),
+        # K=0: IoU 0.5 is not above 0.5
+        ("<answer>[SEG]</answer>", (rows(0, 16),), (TOP,), 0.0, 0.0),
+        # N=1, M=2: 24/32 rows of TOP -> 0.75 - 0.1
+        ("<answer>[SEG]</answer>", (rows(0, 24),), (TOP, BOTTOM), 0.65, 0.65),
+        ("<think>[SEG]</think><answer>no seg</answer>", (TOP,), (TOP,), 0.0, 0.0),
+        ("<answer>[SEG]", (TOP,), (TOP,), 0.0, 0.0),  # no answer span
+        ("<answer>[SEG]</answer>", (), (TOP,), 0.0, 0.0),  # masks missing for the [SEG]s
+        ("<answer>[SEG]</answer>", (TOP,), (), 0.0, 0.0),  # no GT answer masks
     ],
 )
-def test_vrt_answer_iou(text, preds, gts, expected):
-    got = vrt_answer_iou([RewardSample(text, pred_masks=preds, gt_answer_masks=gts)])
-    assert got == [pytest.approx(expected, abs=1e-12)]
+def test_vrt_answer_iou(text, preds, gts, authors, hungarian):
+    sample = RewardSample(text, pred_masks=preds, gt_answer_masks=gts)
+    assert vrt_answer_iou([sample]) == [pytest.approx(authors, abs=1e-6)]
+    assert vrt_answer_iou_hungarian([sample]) == [pytest.approx(hungarian, abs=1e-6)]
+
+
+@pytest.mark.parametrize(
+    "text, reasoning, answer",
+    [
+        ("<think>[SEG]</think><answer>[SEG] x [SEG]</answer>[SEG]", [0], [1, 2]),
+        ("[SEG] [SEG]<answer>[SEG]</answer>", [0, 1], [2]),
+        ("<think>[SEG]</think><answer>[SEG]</answer><answer>[SEG]</answer>", [], []),  # two spans
+        ("<think>[SEG]</think><answer>[SEG]", [], []),  # no span
+        ("<answer><answer>[SEG]</answer>", [], [0]),  # the lazy span runs from the first <answer>
+        ("<answer>a\n[SEG]\n</answer>", [], [0]),
+    ],
+)
+def test_seg_indices(text, reasoning, answer):
+    assert seg_indices(text) == (reasoning, answer)
+
+
+def test_resize_256_is_torch_nearest():
+    """Source row floor(i * 3 / 256): 86 output rows come from row 0 (pixel centres would give 85)."""
+    m = np.zeros((3, 5), bool)
+    m[0] = True
+    out = resize_256([masks.encode(m)])
+    assert out.shape == (1, 256, 256) and out.dtype == torch.float32
+    assert int(out.sum()) == 86 * 256
+
+
+def test_iou_uses_eps():
+    a = torch.zeros(1, 4, 4)
+    a[0, 0, :3] = 1
+    b = torch.zeros(1, 4, 4)
+    b[0, 0, :4] = 1
+    got = iou_matrix_eps(a, b)
+    assert got.dtype == torch.float32 and float(got) == float(torch.tensor(3.0) / (torch.tensor(4.0) + 1e-6))
+    assert float(iou_matrix_eps(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4))) == 0.0
 
 
 def test_vrt_answer_iou_compares_at_256():
@@ -129,6 +204,7 @@ def test_registry_names_and_unknown_name():
         "think_format",
         "vision_reasoner",
         "vrt_answer_iou",
+        "vrt_answer_iou_hungarian",
         "vrt_format",
     ]
     assert get_reward("vrt_format") is vrt_format
@@ -153,5 +229,5 @@ def test_compute_and_combine_weights():
 def test_rewards_never_raise_on_garbage():
     junk = ["", "<answer>", "</answer><answer>", "<think><think></answer>", "[SEG]" * 5, "\x00\xff{]"]
     batch = [RewardSample(t, gt_answer_masks=(TOP,)) for t in junk]
-    for name in ("vrt_format", "vrt_answer_iou", "think_format", "no_repeat"):
+    for name in ("vrt_format", "vrt_answer_iou", "vrt_answer_iou_hungarian", "think_format", "no_repeat"):
         assert len(get_reward(name)(batch)) == len(junk)

@@ -1,5 +1,6 @@
 """GRPO on Ray Train: 2 CPU workers x DeepSpeed ZeRO-2, the HF rollout engine, a real MLflow (SQLite) run;
-2 steps change the language model (and nothing frozen); resuming from step 1 reproduces step 2."""
+2 steps with the auxiliary mask loss change the language model and the [SEG] projection (and nothing
+of the frozen SAM 2); resuming from step 1 reproduces step 2."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def _train(env, run_name: str, *extra: str):
         "grpo.keep_checkpoints=3",
         "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0, no_repeat: 0.2}",
         "grpo.track_kl=true",
+        "grpo.mask_loss=true",
         *extra,
     ]
     return run_local(load_grpo_config("tiny", overrides))
@@ -94,12 +96,14 @@ def test_two_steps_change_the_policy_and_log_every_reward(env, baseline) -> None
     before, after = _weights(Path(env["init"])), _weights(Path(baseline.uri))
     changed = {k for k in before if not before[k].equal(after[k])}
     assert any(k.startswith("vlm.model.language_model.") for k in changed)
-    assert not any(k.startswith(("sam.", "seg_projection.")) for k in changed)  # frozen in GRPO
+    assert any(k.startswith("seg_projection.") for k in changed)  # trained by the mask loss
+    assert not any(k.startswith("sam.") for k in changed)  # frozen in GRPO
     keys = [f"reward/{n}/{s}" for n in (*REWARDS, "total") for s in ("mean", "std")]
     keys += [
         "kl",
         "clip_fraction",
         "policy_loss",
+        "mask_loss",
         "response_length",
         "rollout_tokens_per_s",
         "step_time_s",
@@ -115,6 +119,8 @@ def test_two_steps_change_the_policy_and_log_every_reward(env, baseline) -> None
     assert kl[0] == 0.0 and kl[1] > 0.0  # step 1 samples the reference itself; step 2 the updated policy
     assert baseline.metrics["last_step_reward_total_mean"] == _history("base", "reward/total/mean")[-1][1]
     assert all(0 < v <= 24 for _, v in _history("base", "response_length"))
+    assert _history("base", "samples/vrt-80k") == [(1, 2.0), (2, 2.0)]  # prompts of the (one) source per step
+    assert max(v for _, v in _history("base", "mask_loss")) > 0.0
     assert min(v for _, v in _history("base", "zero_adv_group_fraction")) < 1.0  # a learning signal existed
 
 

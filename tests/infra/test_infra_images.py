@@ -76,7 +76,7 @@ def test_python_of_the_image_satisfies_requires_python(name):
 
 def test_each_image_installs_its_extras():
     installs = {n: re.findall(r'"\.\[([a-z,]+)\]"', dockerfile(n)) for n in NAMES}
-    assert installs == {"vrt-base": ["pipeline,track"], "vrt-train": ["pipeline,track,train"], "vrt-serve": ["serve,track"]}
+    assert installs == {"vrt-base": ["pipeline,track"], "vrt-train": ["pipeline,track,train"], "vrt-serve": ["pipeline,serve,track"]}
 
 
 def test_gpu_pins_satisfy_pyproject_and_match_the_cpu_pins():

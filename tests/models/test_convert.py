@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 
@@ -96,6 +98,68 @@ def _released_state(model: RSa2VA) -> dict[str, torch.Tensor]:
     return out
 
 
+# a chat template that renders a [image, text] user turn as Qwen3-VL's does (released checkpoints ship
+# Qwen3-VL's processor files; the converted model renders prompts with the checkpoint's own template)
+CHAT_TEMPLATE = (
+    "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' }}{%- for c in m.content %}"
+    "{%- if c.type == 'image' %}{{- '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif 'text' in c %}{{- c.text }}{%- endif %}{%- endfor %}{{- '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def _write_released(model: RSa2VA, source) -> None:
+    """A checkpoint laid out like the released Sa2VA-Qwen3-VL / R-Sa2VA ones, from `model`."""
+    source.mkdir()
+    save_file(_released_state(model), str(source / "model.safetensors"))
+    vlm = model.vlm.config.to_dict()
+    (source / "config.json").write_text(
+        json.dumps({"text_config": vlm["text_config"], "vision_config": vlm["vision_config"]})
+    )
+    model.processor.tokenizer.save_pretrained(source)
+    (source / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}))
+
+
+def _same_fourier(model: RSa2VA) -> RSa2VA:
+    with torch.no_grad():  # as in every SAM 2: one random-Fourier matrix for image and prompt positions
+        sam = model.sam
+        sam.shared_image_embedding.positional_embedding.copy_(
+            sam.prompt_encoder.shared_embedding.positional_embedding
+        )
+    return model.eval()
+
+
+def _same_masks(a: RSa2VA, b: RSa2VA, samples) -> None:
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(s["image"])).convert("RGB") for s in samples]
+    questions = [s["question"] for s in samples]
+    ta, tb = a.predict(images, questions, max_new_tokens=6), b.predict(images, questions, max_new_tokens=6)
+    assert [t.text for t in ta] == [t.text for t in tb]
+    assert [t.masks for t in ta] == [t.masks for t in tb]  # identical RLEs at image size
+    completion = a.processor.tokenizer("<answer><obj1> [SEG] <obj2> [SEG]</answer>", add_special_tokens=False)
+    ids = [completion["input_ids"]] * len(samples)
+    ma, mb = a.masks_for_sequences(images, questions, ids), b.masks_for_sequences(images, questions, ids)
+    assert [t.masks for t in ma] == [t.masks for t in mb] and all(len(t.masks) == 2 for t in ma)
+
+
+def test_sa2va_release_is_where_4b_starts(tiny_preset, samples, tmp_path):
+    """`init: released` (the 4b preset's start, Sa2VA-Qwen3-VL-4B) reads the released layout through the
+    converter: same masks as the model the checkpoint was made from, LoRA at zero on every LM Linear."""
+    from models.config import HFSource, LoraPolicy
+
+    base = _same_fourier(RSa2VA.from_preset(tiny_preset, seed=0))
+    _write_released(base, tmp_path / "Sa2VA-tiny")
+    policy = dataclasses.replace(tiny_preset.policy, lora=LoraPolicy(r=4, alpha=8, dropout=0.0))
+    preset = dataclasses.replace(
+        tiny_preset, init="released", released=HFSource(str(tmp_path / "Sa2VA-tiny")), policy=policy
+    )
+    started = RSa2VA.from_preset(preset).eval()
+    assert started.processor.settings.chat_template == CHAT_TEMPLATE
+    assert any("lora_B" in n for n, _ in started.named_parameters())
+    _same_masks(base, started, samples)
+
+
 def test_round_trip_through_released_layout(tiny_preset, samples, tmp_path):
     tiny_model = RSa2VA.from_preset(tiny_preset, seed=0)
     with torch.no_grad():  # as in every SAM 2: one random-Fourier matrix for image and prompt positions
@@ -108,13 +172,10 @@ def test_round_trip_through_released_layout(tiny_preset, samples, tmp_path):
     state = _released_state(tiny_model)
     converted = convert_state_dict(state)
     assert set(converted) == set(tiny_model.state_dict())
-    save_file(state, str(source / "model.safetensors"))
-    vlm = tiny_model.vlm.config.to_dict()
-    (source / "config.json").write_text(
-        json.dumps({"text_config": vlm["text_config"], "vision_config": vlm["vision_config"]})
-    )
-    tiny_model.processor.tokenizer.save_pretrained(source)
+    source.rmdir()
+    _write_released(tiny_model, source)
     loaded = RSa2VA.from_pretrained(convert_checkpoint(source, tmp_path / "ours", preset="tiny"))
+    assert loaded.processor.settings.chat_template == CHAT_TEMPLATE
     assert loaded.vlm.config.tie_word_embeddings is False
     batch = tiny_model.processor.collate(samples, train=True)
     tiny_model.eval()
@@ -122,6 +183,17 @@ def test_round_trip_through_released_layout(tiny_preset, samples, tmp_path):
         a, b = tiny_model(**batch), loaded(**batch)
     assert torch.equal(a.logits, b.logits)
     assert all(torch.equal(x, y) for x, y in zip(a.pred_masks, b.pred_masks))
+    _same_masks(tiny_model, loaded, samples)
+
+
+def test_release_without_chat_template_is_refused(tiny_preset, tmp_path):
+    model = _same_fourier(RSa2VA.from_preset(tiny_preset, seed=0))
+    _write_released(model, tmp_path / "rel")
+    (tmp_path / "rel" / "chat_template.json").unlink()
+    with pytest.raises(
+        ValueError, match="no chat_template.jinja / chat_template.json and no tokenizer chat template"
+    ):
+        convert_checkpoint(tmp_path / "rel", tmp_path / "out", preset="tiny")
 
 
 def test_unknown_keys_are_refused():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from evaluation.masks import decode
 from evaluation.predictions import load_predictions
-from models.generation import decode_completion
+from models.generation import decode_completion, is_truncated
 from models.trace import Trace
 
 
@@ -102,4 +102,53 @@ def test_bad_predict_arguments(tiny_model):
     with pytest.raises(ValueError, match="got 1 images but 2 questions"):
         tiny_model.predict([Image.new("RGB", (64, 64))], ["a", "b"])
     with pytest.raises(ValueError, match="max_new_tokens must be positive"):
-        tiny_model.predict([Image.new("RGB", (64, 64))], ["a"], max_new_tokens=0)
+        tiny_model.predict([Image.new("RGB", (64, 64))], ["a"], max_new_tokens=-1)
+
+
+@pytest.mark.parametrize(
+    ("ids", "text", "budget", "want"),
+    [
+        ([5, 6, 7], "<think>a</think><answer>b", 3, True),  # budget spent, </answer> never closed
+        ([5, 6, 7], "<think>a</think><answer>b</answer> and on", 3, False),  # closed, then rambled
+        ([5, 6, 2], "<think>a</think>", 3, False),  # ended with the end token (2) on the last step
+        ([5, 6], "<think>a", 3, False),  # stopped before the budget
+    ],
+)
+def test_truncated_traces(ids, text, budget, want):
+    assert is_truncated(ids, text, budget, eos_id=2) is want
+
+
+def test_predict_marks_truncation_and_uses_the_preset_budget(tiny_model, images_questions, monkeypatch):
+    images, questions = images_questions
+    seen = []
+    original = tiny_model.vlm.generate
+
+    def recording(**kw):
+        seen.append(kw["max_new_tokens"])
+        return original(**kw)
+
+    monkeypatch.setattr(tiny_model.vlm, "generate", recording)
+    traces = tiny_model.predict(images[:1], questions[:1], max_new_tokens=3)
+    assert seen == [3]
+    assert traces[0].truncated is (len(traces[0].token_ids) == 3 and "</answer>" not in traces[0].text)
+    assert traces[0].to_prediction("s")["truncated"] is traces[0].truncated
+    monkeypatch.setattr(tiny_model, "generate_ids", lambda *a, **k: seen.append(a[2]) or [[]])
+    tiny_model.predict(images[:1], questions[:1])
+    assert seen[-1] == 0  # 0 = the preset's budget, resolved in generate_ids
+    assert tiny_model.preset.max_new_tokens == 256
+
+
+def test_masks_for_sequences_low_res_are_the_decoders_logits_above_zero(tiny_model, images_questions):
+    images, questions = images_questions
+    tok = tiny_model.processor.tokenizer
+    ids = [tok("<answer><obj1> [SEG]</answer>", add_special_tokens=False)["input_ids"]]
+    (low,) = tiny_model.masks_for_sequences(images[:1], questions[:1], ids, low_res=True)
+    batch = tiny_model.processor.sequence_batch(images[:1], questions[:1], ids)
+    inputs = tiny_model._to_device(batch)
+    with torch.no_grad():
+        out = tiny_model.vlm(**inputs, output_hidden_states=True, use_cache=False)
+        logits, _ = tiny_model.seg_masks(inputs["input_ids"], out.hidden_states[-1], batch["sam_pixel_values"])
+    side = tiny_model.processor.settings.sam_image_size // 4  # SAM 2's low-res masks: a quarter of its input
+    assert logits[0].shape[-2:] == (side, side)
+    assert low.masks[0]["size"] == [side, side]
+    assert (decode(low.masks[0]) == (logits[0][0] > 0).numpy()).all()

@@ -11,8 +11,17 @@ from PIL import Image
 
 from models import RSa2VA
 from models.config import HFSource, LoraPolicy, TrainPolicy
+from models.prompt import user_prompt
 from models.tokenizer import build_qwen_tokenizer
 from models.towers import sam_config, vlm_config
+
+# a Qwen3-VL-like chat template (user turn [image, text], no system prompt)
+QWEN_LIKE_TEMPLATE = (
+    "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' }}{%- for c in m.content %}"
+    "{%- if c.type == 'image' %}{{- '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif 'text' in c %}{{- c.text }}{%- endif %}{%- endfor %}{{- '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 
 
 def _outputs(model, batch):
@@ -84,6 +93,7 @@ def local_hub(tiny_preset, tmp_path_factory):
         root / "qwen"
     )
     tokenizer.save_pretrained(root / "qwen")
+    (root / "qwen" / "chat_template.jinja").write_text(QWEN_LIKE_TEMPLATE)  # as the processor files ship it
     Sam2Model(sam_config(tiny_preset)).save_pretrained(root / "sam")
     return root
 
@@ -98,6 +108,12 @@ def test_from_preset_pretrained_local(tiny_preset, local_hub, samples):
     model = RSa2VA.from_preset(preset)
     tok = model.processor.tokenizer
     assert len(tok) == 8223 and model.vlm.get_input_embeddings().weight.shape[0] == 8223
+    assert model.processor.settings.chat_template == QWEN_LIKE_TEMPLATE  # the snapshot's own template
+    assert model.processor.prompt_text("Q?", 2) == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|image_pad|><|vision_end|>"
+        + user_prompt("Q?")
+        + "<|im_end|>\n<|im_start|>assistant\n"
+    )
     out = model(**model.processor.collate(samples, train=True))
     assert [m.shape for m in out.pred_masks] == [(3, 64, 64), (3, 64, 64)]
 

@@ -28,7 +28,8 @@ def test_paper_4b_counts():
     lora = 36 * 128 * ((2560 + 4096) * 2 + (2560 + 1024) * 2 + (2560 + 9728) * 3)
     assert lora == 264_241_152
     assert counts["vision"] == (415_347_712, 0)
-    assert counts["llm"] == (4_022_468_096 + lora, lora + 151936 * 2560)  # tied embeddings train ([SEG] row)
+    # Sa2VA's untied lm_head adds a vocabulary x hidden matrix; embeddings and lm_head stay frozen
+    assert counts["llm"] == (4_022_468_096 + 151936 * 2560 + lora, lora)
     assert counts["projection"] == (2560 * 2560 + 2560 + 2560 * 256 + 256,) * 2
     assert counts["sam_encoder"][1] == 0 and counts["sam_encoder"][0] == 212_703_536
 
@@ -50,4 +51,4 @@ def test_cli_unknown_preset(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["model", "info", "--preset", "huge"])
     assert exit_info.value.code == 2
-    assert "unknown model preset 'huge'; valid presets: 2b, 4b, 8b, tiny" in capsys.readouterr().err
+    assert "unknown model preset 'huge'; valid presets: 2b, 4b, 4b-base, 8b, tiny" in capsys.readouterr().err

@@ -11,7 +11,28 @@ from model_synth import make_sample
 from PIL import Image
 
 from evaluation.masks import decode
-from models.prompt import build_target
+from models.prompt import build_target, prompt_variant, user_prompt
+from models.tokenizer import IMAGE_PAD
+
+# the authors' inference prompt (V/evaluation/vrt_eval_single.py:90-96 with `<image>` removed), byte for byte
+AUTHORS_PROMPT = (
+    "\nWhich object holds the cup?\n\nYou should first think about the reasoning process in the mind and then "
+    "provides the user with the answer. Please respond with segmentation mask in both the thinking process "
+    "and the answer.\n\nThe reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answers here "
+    "</answer>."
+)
+# the training variant (V/data_loader/vrt_sa1b_80k_train.py:38-41)
+AUTHORS_PROMPT_1 = AUTHORS_PROMPT.replace(
+    "Please respond with segmentation mask", "Please output the segmentation mask"
+)
+# a chat template written the way Qwen3-VL's renders a [image, text] user turn without tools or system
+QWEN_LIKE_TEMPLATE = (
+    "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' }}{%- for c in m.content %}"
+    "{%- if c.type == 'image' %}{{- '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif 'text' in c %}{{- c.text }}{%- endif %}{%- endfor %}{{- '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +50,70 @@ def test_target_renumbers_and_repeats():
     }
     text, order = build_target(sample)
     assert text == (
-        "<think><obj1> [SEG] near <obj2> [SEG], again <obj1> [SEG]</think>\n\n<answer><obj2> [SEG]</answer>"
+        "<think><ver><obj1> [SEG]</ver> near <ver><obj2> [SEG]</ver>, again <ver><obj1> [SEG]</ver></think>"
+        "\n\n<answer><vea><obj2> [SEG]</vea></answer>"
     )
     assert order == ["b", "a", "b", "a"]
+
+
+def test_target_keeps_wrappers_already_in_the_text():
+    sample = {"id": "s", "reasoning": "see <ver><ref:a></ver>", "answer": "<vea> <ref:a> </vea>",
+              "reasoning_ids": ["a"], "answer_ids": ["a"]}  # fmt: skip
+    assert build_target(sample)[0] == (
+        "<think>see <ver><obj1> [SEG]</ver></think>\n\n<answer><vea><obj1> [SEG]</vea></answer>"
+    )
+
+
+def test_user_prompt_is_the_authors_byte_for_byte():
+    assert user_prompt("Which object holds the cup?") == AUTHORS_PROMPT
+    assert user_prompt("Which object holds the cup?", variant=1) == AUTHORS_PROMPT_1
+
+
+def test_prompt_variants_are_seeded_and_both_used():
+    picks = [prompt_variant(f"s{i}", seed=0) for i in range(64)]
+    assert picks == [prompt_variant(f"s{i}", seed=0) for i in range(64)]
+    assert set(picks) == {0, 1}
+    assert picks != [prompt_variant(f"s{i}", seed=1) for i in range(64)]
+
+
+def test_chat_prompt_is_qwen3vl_user_turn_without_system(proc):
+    text = proc.prompt_text("Which object holds the cup?", n_image_tokens=2)
+    assert text == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|image_pad|><|vision_end|>"
+        + AUTHORS_PROMPT
+        + "<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_chat_template_of_the_checkpoint_is_used(proc):
+    from dataclasses import replace
+
+    from models.processing import RSa2VAProcessor
+
+    qwen_like = RSa2VAProcessor(proc.tokenizer, replace(proc.settings, chat_template=QWEN_LIKE_TEMPLATE))
+    assert qwen_like.prompt_text("Q?", 3) == proc.prompt_text("Q?", 3)
+    other = RSa2VAProcessor(proc.tokenizer, replace(proc.settings, chat_template="{{ messages[0].content[1].text }}"
+                                                    "<|image_pad|>"))  # fmt: skip
+    assert other.prompt_text("Q?", 2) == user_prompt("Q?") + IMAGE_PAD * 2
+
+
+def test_collate_uses_both_think_prompts(proc):
+    samples = [make_sample(i, size=96) for i in range(8)]
+    batch = proc.collate(samples, train=True)
+    for b, sample in enumerate(samples):
+        first = int((batch["labels"][b] != -100).nonzero()[0])
+        prompt = proc.tokenizer.decode(batch["input_ids"][b, :first])
+        want = (AUTHORS_PROMPT, AUTHORS_PROMPT_1)[prompt_variant(sample["id"], 0)]
+        assert want.replace("Which object holds the cup?", sample["question"]) in prompt
 
 
 def test_target_fallback_without_text():
     text, order = build_target(
         {"id": "s", "reasoning": None, "answer": None, "reasoning_ids": ["x", "y"], "answer_ids": ["y"]}
     )
-    assert text == "<think><obj1> [SEG], <obj2> [SEG]</think>\n\n<answer><obj2> [SEG]</answer>"
+    assert text == (
+        "<think><ver><obj1> [SEG]</ver>, <ver><obj2> [SEG]</ver></think>\n\n<answer><vea><obj2> [SEG]</vea></answer>"
+    )
     assert order == ["x", "y", "y"]
 
 
@@ -68,10 +143,12 @@ def test_mask_targets_in_seg_order(proc):
     for k, obj in enumerate(order):
         rle = next(o["rle"] for o in sample["objects"] if o["id"] == obj)
         full = decode({"size": [96, 96], "counts": rle})
-        expect = (
-            np.asarray(Image.fromarray(full.astype(np.uint8) * 255).resize((64, 64), Image.NEAREST)) > 127
-        )
-        assert torch.equal(gt[k].bool(), torch.from_numpy(expect))
+        expect = full[np.floor(np.arange(64) * 96 / 64).astype(int)][
+            :, np.floor(np.arange(64) * 96 / 64).astype(int)
+        ]
+        assert torch.equal(
+            gt[k].bool(), torch.from_numpy(expect.astype(bool))
+        )  # torch 'nearest', as the authors
 
 
 def test_prompt_batch_left_padded(proc):

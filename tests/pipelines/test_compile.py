@@ -33,7 +33,7 @@ def test_tiny_chain_has_every_step_and_no_gpu(tmp_path):
 
 
 def test_4b_gpu_steps_carry_accelerator_limits_node_selector_tolerations(tmp_path):
-    spec, platform = compiled("4b", tmp_path, **{"data.revision": SHA})
+    spec, platform = compiled("4b", tmp_path)
     executors = spec["deploymentSpec"]["executors"]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert "synth-data" not in spec["root"]["dag"]["tasks"]
@@ -42,8 +42,10 @@ def test_4b_gpu_steps_carry_accelerator_limits_node_selector_tolerations(tmp_pat
         assert res["accelerator"]["resourceType"] == "nvidia.com/gpu"
         assert res["accelerator"]["resourceCount"] == "1"
         assert (res["resourceCpuLimit"], res["resourceMemoryLimit"]) == ("8", "64Gi")
-        assert k8s[name]["nodeSelector"] == {"labels": {"vrt.io/pool": "gpu"}}
-        assert k8s[name]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+        assert k8s[name]["nodeSelector"] == {"labels": {"vrt.dev/gpu-pool": "true"}}
+        assert k8s[name]["tolerations"] == [
+            {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Equal", "value": "present"}
+        ]
     for name in set(executors) - set(GPU_STEPS):
         assert "accelerator" not in executors[name]["container"].get("resources", {})
     # The training steps are CPU launchers: their GPU settings pass through to the RayJob workers.
@@ -97,4 +99,39 @@ def test_gpu_overrides_reach_the_rayjob_config():
     )
     tc = load_train_config("4b", gpu_overrides(cfg))
     assert (tc.gpu.count, dict(tc.gpu.node_selector)) == (4, {"pool": "a100"})
-    assert tc.gpu.tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert tc.gpu.tolerations == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
+
+
+def test_4b_task_hygiene(tmp_path):
+    """Caching off for side effects and training, retries with backoff on data/evaluate, CPU/memory
+    requests and limits on every task, no package install at pod start, documented inputs, typed predictions."""
+    spec, platform = compiled("4b", tmp_path)
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in ("sft", "grpo", "register", "deploy"):
+        assert tasks[name]["cachingOptions"] == {}, name  # enableCache false
+    for name in ("prepare-dataset", "prepare-dataset-2", "predict", "evaluate"):
+        policy = tasks[name]["retryPolicy"]
+        assert policy["maxRetryCount"] >= 2 and policy["backoffFactor"] == 2.0 and policy["backoffMaxDuration"] == "600s"
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        res = executor["container"]["resources"]
+        assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res), name
+        assert "pip install" not in "\n".join(executor["container"]["command"]), name
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name in ("exec-prepare-dataset", "exec-prepare-dataset-2"):
+        assert k8s[name]["emptyDirMounts"] == [{"mountPath": "/tmp", "sizeLimit": "1Gi", "volumeName": "scratch"}]
+        # a launcher: conversion runs as Ray tasks of the RayJob it creates (components/dataset/launch.py)
+        assert spec["deploymentSpec"]["executors"][name]["container"]["resources"]["resourceMemoryLimit"] == "4Gi"
+    assert k8s["exec-deploy"]["podMetadata"]["labels"] == {"vrt.io/role": "deployer"}
+    for comp in spec["components"].values():
+        for kind in ("parameters", "artifacts"):
+            for pname, p in comp.get("inputDefinitions", {}).get(kind, {}).items():
+                assert p.get("description"), f"{comp['executorLabel']}.{pname} has no docstring Args entry"
+    predictions = spec["components"]["comp-predict"]["outputDefinitions"]["artifacts"]["predictions"]
+    assert predictions["artifactType"]["schemaTitle"] == "system.Dataset"
+
+
+def test_training_caching_can_be_asked_for(tmp_path):
+    spec, _ = compiled("4b", tmp_path, cache_training=True)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["sft"]["cachingOptions"] == tasks["grpo"]["cachingOptions"] == {"enableCache": True}
+    assert tasks["register"]["cachingOptions"] == tasks["deploy"]["cachingOptions"] == {}

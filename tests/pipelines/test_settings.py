@@ -8,7 +8,7 @@ from vrt.errors import UserError
 
 
 def test_presets_present():
-    assert preset_names() == ["2b", "4b", "8b", "tiny"]
+    assert preset_names() == ["2b", "4b", "4b-base", "8b", "tiny"]
 
 
 def test_tiny_generates_data_and_overrides_apply():
@@ -16,9 +16,10 @@ def test_tiny_generates_data_and_overrides_apply():
     assert (s.data.generated, s.data.n_train, s.data.n_bench, s.work_uri) == (True, 8, 16, "s3://bucket/run")
 
 
-def test_real_presets_require_a_pinned_revision():
+def test_real_presets_compile_without_a_revision_but_refuse_a_bad_one():
+    assert load_settings("4b").data.revision == ""  # the run supplies it (--param revision=<sha>)
     with pytest.raises(UserError, match="is not a commit sha: pin the dataset revision"):
-        load_settings("4b")
+        load_settings("4b", {"data.revision": "main"})
     s = load_settings("4b", {"data.revision": "a" * 40})
     assert (s.data.generated, s.data.train_from) == (False, "hf://datasets/HarborYuan/VisualReasoningTracer")
 
@@ -38,7 +39,7 @@ def test_bad_overrides_say_what_to_set(overrides, message):
 
 
 def test_unknown_preset_lists_valid_ones():
-    with pytest.raises(UserError, match="unknown preset 'nope': choose one of 2b, 4b, 8b, tiny"):
+    with pytest.raises(UserError, match="unknown preset 'nope': choose one of 2b, 4b, 4b-base, 8b, tiny"):
         load_settings("nope")
 
 
@@ -50,3 +51,9 @@ def test_parse_params_types_values():
     }
     with pytest.raises(UserError, match="is not key=value"):
         parse_params(["oops"])
+
+
+def test_evaluate_budget_defaults_to_the_models():
+    assert load_settings("tiny").evaluate.max_new_tokens == 0  # 0: the model preset's (2048 for real presets)
+    with pytest.raises(UserError, match="evaluate.max_new_tokens and evaluate.limit >= 0"):
+        load_settings("tiny", {"evaluate.max_new_tokens": -1})

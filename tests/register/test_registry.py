@@ -35,7 +35,10 @@ def registered(mlflow_server, tmp_path_factory):
             m,
             "vrt-reg",
             CFG,
-            dataset={"uri": "s3://data/ds"},
+            datasets={
+                "training": {"uri": "s3://data/ds", "sha256": "ab" * 32, "source": "vrt-80k", "revision": "rev1"},
+                "evaluation": {"uri": "s3://data/bench", "sha256": "cd" * 32, "source": "vrt-bench", "revision": "rev1"},
+            },
             pipeline_run_id=f"run-{i}",
         )
         for i, m in enumerate(runs)
@@ -79,15 +82,32 @@ def test_lineage_and_metrics_tags(registered):
         "vrt.model_sha256": "sha-2",
         "vrt.gate": "champion",
     }
-    assert v.source.startswith("mlflow-artifacts:/") and v.source.endswith("/model")
+    assert not any(k.startswith("vrt.metric.") for k in v.tags)  # metrics are metrics, not tags
 
 
-def test_artifacts_live_in_s3(registered):
+def test_version_is_a_logged_model_with_metrics_and_dataset_inputs(registered):
+    import mlflow
+
+    c = registry.client()
+    mv = c.get_model_version("vrt-reg", "3")
+    model = c.get_logged_model(registry.logged_model_id(mv))
+    assert mv.source == f"models:/{model.model_id}" and str(model.status) == "READY"
+    assert {m.key: m.value for m in model.metrics} == {"A-mIoU": 0.51, "R-LQ": 0.58}
+    run = c.get_run(mv.run_id)
+    assert run.data.metrics == {"A-mIoU": 0.51, "R-LQ": 0.58}
+    inputs = {d.dataset.name: (d.dataset.digest, {t.key: t.value for t in d.tags}["mlflow.data.context"])
+              for d in run.inputs.dataset_inputs}
+    assert inputs == {"vrt-80k@rev1": ("ab" * 8, "training"), "vrt-bench@rev1": ("cd" * 8, "evaluation")}
+    assert mlflow.models.get_model_info("models:/vrt-reg/3").flavors.keys() >= {"python_function"}
+
+
+def test_weights_are_stored_once_per_version_in_s3(registered):
     import boto3
 
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="mlflow")["Contents"]]
-    assert sum(k.endswith("/model/config.json") for k in keys) == 4
-    assert sum(k.endswith("/model/weights.safetensors") for k in keys) == 4
+    assert sum(k.endswith("/artifacts/weights/config.json") for k in keys) == 4
+    assert sum(k.endswith("weights.safetensors") for k in keys) == 4  # one copy per version, nothing else
+    assert sum(k.endswith("/MLmodel") for k in keys) == 4
 
 
 def test_promote_rollback_and_cli(registered, tmp_path):

@@ -74,7 +74,7 @@ def test_component_compiles_with_the_train_image(tmp_path: Path) -> None:
     (executor,) = [e for name, e in spec["deploymentSpec"]["executors"].items() if "sft" in name]
     assert executor["container"]["image"] == TRAIN_IMAGE
     inputs = spec["components"]["comp-sft"]["inputDefinitions"]
-    assert sorted(inputs["parameters"]) == ["config", "overrides", "runtime", "task_config"]
+    assert sorted(inputs["parameters"]) == ["config", "output", "overrides", "runtime", "task_config"]
     assert inputs["parameters"]["runtime"]["defaultValue"] == "local"
     assert sorted(inputs["artifacts"]) == ["dataset", "eval_dataset"]
     assert inputs["artifacts"]["eval_dataset"].get("isOptional") is True

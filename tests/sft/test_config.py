@@ -13,7 +13,13 @@ from vrt.errors import UserError
 
 @pytest.mark.parametrize(
     ("preset", "workers", "accum", "zero", "gpu"),
-    [("tiny", 2, 1, 2, False), ("2b", 4, 16, 2, True), ("4b", 8, 8, 2, True), ("8b", 16, 4, 2, True)],
+    [
+        ("tiny", 2, 1, 2, False),
+        ("2b", 4, 16, 2, True),
+        ("4b", 8, 8, 2, True),
+        ("4b-base", 8, 8, 2, True),
+        ("8b", 16, 4, 2, True),
+    ],
 )
 def test_every_preset_loads(preset: str, workers: int, accum: int, zero: int, gpu: bool) -> None:
     cfg = load_train_config(f"pipelines/presets/{preset}.yaml")
@@ -48,10 +54,10 @@ def test_unknown_key_lists_close_matches() -> None:
 def test_other_sections_are_tolerated(tmp_path: Path) -> None:
     raw = yaml.safe_load((PRESETS_DIR / "tiny.yaml").read_text())
     raw["grpo"] = {"anything": 1}
-    raw["serve"] = {"replicas": 2}
+    raw["deploy"] = {"replicas": 2}  # another step's section: its own loader validates it
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(raw))
-    assert load_train_config(str(path)).raw["serve"] == {"replicas": 2}
+    assert load_train_config(str(path)).raw["deploy"] == {"replicas": 2}
 
 
 def test_batch_not_divisible_says_what_to_set() -> None:
@@ -84,7 +90,7 @@ def test_bad_settings(override: str, message: str) -> None:
 
 
 def test_unknown_preset_lists_presets() -> None:
-    with pytest.raises(UserError, match="one of the presets 2b, 4b, 8b, tiny"):
+    with pytest.raises(UserError, match="one of the presets 2b, 4b, 4b-base, 8b, tiny"):
         load_train_config("huge")
 
 
@@ -94,7 +100,7 @@ def test_gpu_settings_for_the_pipeline() -> None:
         "accelerator_limit": 1,
         "cpu_limit": "8",
         "memory_limit": "64Gi",
-        "node_selector": {"vrt.io/pool": "gpu"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "node_selector": {"vrt.dev/gpu-pool": "true"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}],
     }
     assert gpu_settings("tiny")["accelerator_limit"] == 0

@@ -16,7 +16,9 @@ from vrt.k8s.rayjob import RayJobFailed, RayJobSpec, build_rayjob, run_rayjob
 
 
 @pytest.fixture()
-def manifest() -> dict:
+def manifest(monkeypatch) -> dict:
+    monkeypatch.setenv("VRT_NAMESPACE", "kubeflow")  # the launcher pod's namespace (downward API)
+    monkeypatch.setenv("VRT_SERVICE_ACCOUNT", "vrt-pipeline-runner")  # the chart's ConfigMap
     cfg = load_train_config("4b", ["sft.dataset=s3://b/data", "sft.output=s3://b/sft"])
     return rayjob_manifest(cfg, "registry.example/vrt-train:0.1.0", "sft-4b-20261122")
 
@@ -27,6 +29,7 @@ def test_manifest_is_schema_valid(manifest: dict, shared_dir: Path) -> None:
 
 def test_manifest_carries_gpu_placement_on_workers_only(manifest: dict) -> None:
     spec = manifest["spec"]
+    assert manifest["metadata"]["namespace"] == "kubeflow"
     assert (spec["shutdownAfterJobFinishes"], spec["activeDeadlineSeconds"], spec["submissionMode"]) == (
         True, 172800, "K8sJobMode")
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
@@ -35,11 +38,12 @@ def test_manifest_carries_gpu_placement_on_workers_only(manifest: dict) -> None:
     (group,) = spec["rayClusterSpec"]["workerGroupSpecs"]
     assert (group["groupName"], group["replicas"], group["minReplicas"], group["maxReplicas"]) == ("gpu-workers", 8, 8, 8)
     pod = group["template"]["spec"]
-    assert pod["nodeSelector"] == {"vrt.io/pool": "gpu"}
-    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["serviceAccountName"] == head["serviceAccountName"] == "vrt-pipeline-runner"
+    assert pod["nodeSelector"] == {"vrt.dev/gpu-pool": "true"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
     container = pod["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 1}
-    assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3"}}, {"secretRef": {"name": "vrt-mlflow"}}]
+    assert container["envFrom"] == [{"secretRef": {"name": "vrt-s3-credentials"}}, {"secretRef": {"name": "vrt-mlflow-client"}}]
     assert container["image"] == "registry.example/vrt-train:0.1.0"
     config = yaml.safe_load(yaml.safe_load(spec["runtimeEnvYAML"])["env_vars"][CONFIG_ENV])
     assert (config["model"], config["sft"]["run_name"], config["sft"]["dataset"]) == ("4b", "sft-4b-20261122", "s3://b/data")

@@ -82,9 +82,9 @@ def test_zero2_run_logs_metrics_checkpoints_and_model(env, baseline) -> None:
     assert run.data.params["sft.zero_stage"] == "2" and run.data.params["model"] == "tiny"
     assert any(k.startswith("system/") for k in run.data.metrics)
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["vrt-80k@synthetic", "vrt-80k@synthetic"]
-    assert sorted(a.path for a in client.list_artifacts(run.info.run_id, "model")) == [
-        "model/config.json", "model/model.safetensors", "model/processor_config.json", "model/tokenizer.json",
-        "model/tokenizer_config.json"]
+    # weights are not copied into the run: it keeps the pointer (the register step logs the one MLflow copy)
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["model_manifest.json"]
+    assert run.data.tags["vrt.model_uri"] == str(out / "model")
     assert (baseline.step, baseline.preset, baseline.uri) == (4, "tiny", str(out / "model"))
     assert json.loads((out / "model_manifest.json").read_text())["sha256"] == baseline.sha256
 
@@ -128,3 +128,26 @@ def test_checkpoints_and_model_go_to_s3(env, s3_bucket) -> None:
                  "step_0000002/rng_rank1.safetensors", "model/model.safetensors", "model_manifest.json"):
         assert name in names, name
     assert find_latest(f"{s3_bucket}/sft") == f"{s3_bucket}/sft/s3run/step_0000002"
+
+
+def test_mixture_logs_samples_per_source_and_every_source(env) -> None:
+    from mlflow import MlflowClient
+
+    from components.sft.mixture import MixturePlan, MixtureRows, parse_mixture
+
+    mixture = parse_mixture({env["data"]: 1, env["eval"]: 2}, "sft.datasets")
+    manifest = _train(env, "mix", "sft.dataset=", f"sft.datasets={{{env['data']}: 1, {env['eval']}: 2}}")
+    rows = MixtureRows.open(mixture, "sft.datasets")
+    plan = MixturePlan.for_mixture(rows, 4, 2, 2, seed=0, loaders=1)
+    expected = [plan.source_counts(plan.global_batch_rows(s)) for s in range(STEPS)]
+    logged = [[v for _, v in _history("mix", f"samples/vrt-80k.{i}")] for i in (0, 1)]
+    assert [list(c) for c in zip(*logged, strict=True)] == [[float(n) for n in c] for c in expected]
+    assert sum(sum(c) for c in expected) == 4 * STEPS and all(sum(c) > 0 for c in zip(*expected, strict=True))
+    assert manifest.lineage["dataset"] == f"{env['data']}*1 + {env['eval']}*2"
+    assert manifest.lineage["dataset_sha256"] == rows.digest != rows.sources[0].manifest.sha256
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name("sft-tests").experiment_id],
+                                "tags.`vrt.run_dir` LIKE '%/mix'")
+    weights = sorted((i.dataset.digest, {t.key: t.value for t in i.tags}.get("weight"))
+                     for i in run.inputs.dataset_inputs)  # the eval set is source 2: MLflow keeps one input
+    assert weights == sorted((s.manifest.sha256[:16], w) for s, w in zip(rows.sources, ("1", "2"), strict=True))

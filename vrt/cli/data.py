@@ -7,15 +7,18 @@ import typer
 from vrt.errors import UserError
 
 app = typer.Typer(help="Generate, convert and inspect datasets.", no_args_is_help=True)
+MAX_SYNTH_IMAGE_SIZE = 4096  # generated images are drawn in memory: 4096^2 RGB is 48 MiB each
 
 
 @app.command()
 def synth(
     out: str = typer.Option(..., "--out", help="Folder or s3://BUCKET/PREFIX for the raw source layouts."),
-    n_train: int = typer.Option(200, "--n-train", help="VRT-80k records (VGR gets half as many)."),
-    n_bench: int = typer.Option(40, "--n-bench", help="VRT-Bench and ReasonSeg records."),
+    n_train: int = typer.Option(200, "--n-train", min=1, help="VRT-80k records (VGR gets half as many)."),
+    n_bench: int = typer.Option(40, "--n-bench", min=1, help="VRT-Bench and ReasonSeg records."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
-    image_size: int = typer.Option(128, "--image-size", help="Square image side in pixels (>= 32)."),
+    image_size: int = typer.Option(
+        128, "--image-size", max=MAX_SYNTH_IMAGE_SIZE, help="Square image side in pixels (32-4096)."
+    ),
 ) -> None:
     """Write a deterministic generated dataset in the four real source layouts.
 
@@ -41,6 +44,9 @@ def prepare(
     ),
     shard_size: int = typer.Option(1000, "--shard-size", help="Input records per Parquet shard."),
     cache: str = typer.Option("", "--cache", help="Raw-file cache (default: raw-cache beside --out)."),
+    row_group_size: int = typer.Option(32, "--row-group-size", help="Rows per Parquet row group."),
+    workers: int = typer.Option(0, "--workers", help="Conversion processes (0 = the cores available)."),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) or ray (Ray tasks)."),
 ) -> None:
     """Convert one raw source into canonical Parquet shards + manifest.json (resumable).
 
@@ -51,7 +57,7 @@ def prepare(
     from vrt.data.prepare import prepare as run
 
     try:
-        cfg = PrepareConfig(source, from_uri, out, revision, shard_size, cache)
+        cfg = PrepareConfig(source, from_uri, out, revision, shard_size, cache, row_group_size, workers, executor)
     except ValueError as e:
         raise UserError(f"{e}: fix the option") from e
     m = run(cfg)

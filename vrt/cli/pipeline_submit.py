@@ -33,7 +33,7 @@ def submit(
 ) -> None:
     """Submit the pipeline to Kubeflow Pipelines and print the run's URL.
 
-    Example: vrt pipeline submit --host https://kfp.example.org --preset 4b --param n_train=5000 --wait
+    Example: vrt pipeline submit --host https://kfp.example.org --preset 4b --param revision=0123456789abcdef0123456789abcdef01234567 --wait
     """
     from pipelines import submit as sub
 

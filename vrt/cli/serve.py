@@ -11,10 +11,10 @@ import typer
 
 def serve(
     model: str = typer.Option(None, "--model", help="Model URI: directory, s3://..., or models:/NAME@ALIAS."),
-    port: int = typer.Option(8080, "--port", help="HTTP port."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="HTTP port (1-65535)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback by default)."),
     name: str = typer.Option("vrt", "--name", help="Model name in the URL paths."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation length limit."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="Generation length limit."),
     stop: str = typer.Option(None, "--stop", help="Stop the background server of a local deploy named NAME."),
 ) -> None:
     """Serve a model over HTTP (KServe v1 and v2 protocols) until Ctrl-C.

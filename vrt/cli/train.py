@@ -1,6 +1,7 @@
 """`vrt train ...` commands: supervised fine-tuning on Ray Train + DeepSpeed.
 
     vrt train sft --config pipelines/presets/tiny.yaml sft.dataset=.vrt/data/train
+    vrt train sft --launcher none ...                       # no Ray: in this process (or under torchrun)
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(help="train commands.", no_args_is_help=True)
+LAUNCHER_HELP = ("runtime local: ray (Ray Train workers) or none (this process, no Ray; one process per device, "
+                 "torchrun's RANK/WORLD_SIZE when set)")
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -18,6 +21,7 @@ def sft(
     overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides, e.g. sft.lr=1e-4")] = None,
     runtime: Annotated[str, typer.Option(help="local (Ray on this machine) or kubernetes (a KubeRay RayJob)")] = "local",
     image: Annotated[str, typer.Option(help="training image for runtime kubernetes (default: TRAIN_IMAGE)")] = "",
+    launcher: Annotated[str, typer.Option(help=LAUNCHER_HELP)] = "ray",
 ) -> None:
     """Fine-tune a model preset on a canonical dataset; the model manifest (JSON) ends stdout.
 
@@ -32,7 +36,7 @@ def sft(
     from vrt.console import console
 
     cfg = load_train_config(config, list(overrides or []))
-    manifest = run_sft(cfg, runtime=runtime, image=image)
+    manifest = run_sft(cfg, runtime=runtime, image=image, launcher=launcher)
     m = manifest.metrics
     if "eval_mask_iou" in m:
         console.print(
@@ -49,6 +53,7 @@ def grpo(
     config: str = typer.Option(..., "--config", "-c", help="preset YAML (pipelines/presets/<preset>.yaml) or a preset name"),
     runtime: str = typer.Option("local", help="local (Ray on this machine) or kubernetes (a KubeRay RayJob)"),
     image: str = typer.Option("", help="training image for runtime kubernetes (default: components.images.TRAIN_IMAGE)"),
+    launcher: str = typer.Option("ray", help=LAUNCHER_HELP),
 ) -> None:
     """GRPO on a canonical dataset from an SFT model; prints the model manifest (JSON) on stdout.
 
@@ -62,6 +67,7 @@ def grpo(
     from components.grpo.launch import run_grpo
     from vrt.console import console
 
-    manifest = run_grpo(load_grpo_config(config, list(overrides or [])), runtime=runtime, image=image)
+    manifest = run_grpo(load_grpo_config(config, list(overrides or [])), runtime=runtime, image=image,
+                        launcher=launcher)
     console.print(f"model: {manifest.uri} (step {manifest.step}, sha256 {manifest.sha256[:12]})")
     typer.echo(manifest.to_json(), nl=False)

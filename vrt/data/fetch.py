@@ -113,7 +113,10 @@ def _s3_listing(from_uri: str) -> list[tuple[str, str, int]]:
         for page in (
             storage.s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         ):
-            entries += [(o["Key"][len(prefix) :], o["ETag"], o["Size"]) for o in page.get("Contents", [])]
+            entries += [
+                (storage.safe_relative(o["Key"][len(prefix) :], from_uri), o["ETag"], o["Size"])
+                for o in page.get("Contents", [])
+            ]
     except (ClientError, BotoCoreError) as e:
         raise storage._s3_error(e, from_uri) from e
     if not entries:

@@ -1,5 +1,7 @@
 """`vrt data inspect`: summarise a published dataset and render samples with their masks.
 
+Reads no image bytes except those of the samples it renders.
+
 summary = describe("data/vrt-bench")          # manifest + first rows, as printable text
 paths = render_samples("data/vrt-bench", 4, "out/pictures")
 """
@@ -7,6 +9,7 @@ paths = render_samples("data/vrt-bench", 4, "out/pictures")
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from pathlib import Path
@@ -16,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from vrt.data import rle
 from vrt.data.manifest import Manifest
-from vrt.data.reader import iter_samples, read_manifest
+from vrt.data.reader import NO_IMAGE, iter_samples, read_images, read_manifest
 
 MIN_SIDE = 384  # small images are enlarged (nearest neighbour) so labels stay readable
 PALETTE = [
@@ -61,7 +64,7 @@ def sample_lines(row: dict) -> list[str]:
 def describe(uri: str, n_samples: int = 3) -> list[str]:
     """Manifest summary and the first `n_samples` rows, as lines of text."""
     lines = manifest_lines(uri, read_manifest(uri))
-    for i, row in enumerate(iter_samples(uri)):
+    for i, row in enumerate(iter_samples(uri, columns=NO_IMAGE)):
         if i >= n_samples:
             break
         lines += sample_lines(row)
@@ -121,9 +124,10 @@ def render_samples(uri: str, n: int, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, row in enumerate(iter_samples(uri)):
-        if i >= n:
-            break
+    rows = list(itertools.islice(iter_samples(uri, columns=NO_IMAGE), n))
+    images = read_images(uri, [r["id"] for r in rows])  # only the samples rendered
+    for i, row in enumerate(rows):
+        row = row | {"image": images[row["id"]]}
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", row["id"])
         path = out / f"{i:03d}_{safe}.png"
         render(row).save(path)

@@ -24,6 +24,13 @@ class Shard:
     rows: int
     bytes: int
     sha256: str
+    # [{rows, offset, length, sha256}] per Parquet row group: lets readers fetch and verify one row
+    # group by byte range; empty for shards written before row groups were recorded
+    row_groups: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.row_groups and sum(g["rows"] for g in self.row_groups) != self.rows:
+            raise ValueError(f"{self.path}: row groups hold {sum(g['rows'] for g in self.row_groups)} rows, not {self.rows}")
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,43 @@
 """`vrt data prepare`: convert one raw source into canonical Parquet shards + manifest.json.
 
-Input records are cut into chunks of `shard_size`; chunk k becomes `shards/part-0000k.parquet`
-plus a done marker `_work/chunk-0000k.json` (its shard, quarantined records and tallies). A
-rerun with the same input skips finished chunks. `quarantine.jsonl` and then `manifest.json`
-are written last (the publish step); a different input first unpublishes the old manifest.
+Input records are cut into chunks of `shard_size` (vrt.data.chunks); chunk k becomes
+`shards/part-0000k.parquet` (row groups of `row_group_size` rows) plus a done marker
+`_work/chunk-0000k.json` (vrt.data.convert). Chunks are independent: they run in this process,
+in a pool of `workers` processes, or as Ray tasks (`executor="ray"`), with byte-identical
+shards whichever way. A rerun with the same input keeps finished chunks whose shard still
+matches its marker (size and sha256) and redoes the rest. Ids seen in an earlier record are
+quarantined (`duplicate_id`). `quarantine.jsonl` and then `manifest.json` are written last,
+once (the publish step); a different input first unpublishes the old manifest.
 
     from vrt.data.prepare import PrepareConfig, prepare
-    manifest = prepare(PrepareConfig("vrt-bench", "data/raw/vrt-bench", "data/vrt-bench"))
+    manifest = prepare(PrepareConfig("vrt-bench", "data/raw/vrt-bench", "data/vrt-bench", workers=4))
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import io
-import itertools
 import json
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from vrt import storage
 from vrt.console import console, progress
-from vrt.data import fetch
+from vrt.data import fetch, stream
+from vrt.data.chunks import Chunk, plan_chunks, span_chunks
+from vrt.data.convert import WORK, ChunkJob, run_chunk
+from vrt.data.executors import EXECUTORS, available_cores, run_jobs
 from vrt.data.manifest import MANIFEST, QUARANTINE, Manifest, Shard, read_manifest, write_manifest
 from vrt.data.schema import SCHEMA, SCHEMA_VERSION, SOURCES
 from vrt.data.sources import converter
-from vrt.data.sources.common import BadRecord, RawRecord
+from vrt.errors import UserError
 
-CONVERTER_VERSION = 1
-WORK = "_work"
+CONVERTER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,21 @@ class PrepareConfig:
     revision: str = ""
     shard_size: int = 1000
     cache_uri: str = ""  # default: raw-cache beside out_uri
+    row_group_size: int = 32  # rows per Parquet row group (the unit readers fetch)
+    workers: int = 0  # conversion processes (or Ray tasks in flight); 0 = the cores available
+    executor: str = "local"  # local (this process / a process pool) or ray (Ray tasks)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.shard_size < 1:
             raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+        if self.row_group_size < 1:
+            raise ValueError(f"row_group_size must be >= 1, got {self.row_group_size}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0 = the cores available), got {self.workers}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if not self.from_uri:
             raise ValueError("from_uri is empty: give a local path, s3://BUCKET/PREFIX or hf://datasets/NAME")
         if not self.out_uri:
@@ -63,9 +75,9 @@ def _inputs(conv: ModuleType, root: Path) -> tuple[list[Path], Path]:
     return conv.find_inputs(root), root
 
 
-def _fingerprint(cfg: PrepareConfig, paths: list[Path], base: Path) -> str:
-    files = sorted((p.relative_to(base).as_posix(), fetch.file_sha256(p)) for p in paths)
-    doc = [cfg.source, cfg.shard_size, CONVERTER_VERSION, SCHEMA_VERSION, SCHEMA.to_string(), files]
+def _fingerprint(cfg: PrepareConfig, identity: list[tuple[str, str]]) -> str:
+    doc = [cfg.source, cfg.shard_size, cfg.row_group_size, CONVERTER_VERSION, SCHEMA_VERSION, SCHEMA.to_string(),
+           sorted(identity)]
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()
 
 
@@ -82,62 +94,52 @@ def _open_plan(out: str, fingerprint: str) -> bool:
     return False
 
 
-def _write_shard(out: str, index: int, rows: list[dict]) -> Shard:
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), buf)
-    data = buf.getvalue()
-    path = f"shards/part-{index:05d}.parquet"
-    storage.write_bytes(storage.join(out, path), data)
-    return Shard(path=path, rows=len(rows), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+def _jobs(cfg: PrepareConfig, plan: Callable[[], Iterator[Chunk]], redo: dict | None = None):
+    """Chunk jobs in input order; with `redo` ({index: ids written earlier}), only those chunks."""
+    for chunk in plan():
+        if redo is None or chunk.index in redo:
+            earlier = frozenset(redo[chunk.index]) if redo else frozenset()
+            yield ChunkJob(cfg.source, cfg.out_uri, chunk, cfg.row_group_size, earlier)
 
 
-def _convert_chunk(
-    conv: ModuleType, out: str, index: int, chunk: list[RawRecord], advance: Callable[[], None]
-) -> dict:
-    rows, quarantine, tally = [], [], Counter()
-    for raw in chunk:
-        advance()
-        try:
-            row = conv.convert(raw)
-        except BadRecord as e:
-            quarantine.append({"key": e.key or raw.key, "reason": e.reason, "detail": e.detail})
-            continue
-        rows.append(row)
-        tally.update(conv.tally(row))
-    shard = asdict(_write_shard(out, index, rows)) if rows else None
-    return {
-        "index": index,
-        "input": len(chunk),
-        "shard": shard,
-        "quarantine": quarantine,
-        "tally": dict(tally),
-    }
+def _workers(cfg: PrepareConfig, n_records: int | None) -> int:
+    workers = cfg.workers or available_cores()
+    if cfg.executor == "local" and n_records is not None:
+        workers = min(workers, max(1, math.ceil(n_records / cfg.shard_size)))
+    return workers
 
 
-def _chunks(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    while chunk := list(itertools.islice(records, size)):
-        yield chunk
+def _duplicates(results: list[dict]) -> dict[int, set[str]]:
+    """{chunk index: its ids that an earlier chunk already wrote}, for chunks holding any."""
+    seen: set[str] = set()
+    redo = {}
+    for r in results:
+        if dup := seen.intersection(r["ids"]):
+            redo[r["index"]] = dup
+        seen.update(r["ids"])
+    return redo
 
 
-def _run_chunks(cfg: PrepareConfig, conv: ModuleType, paths: list[Path], base: Path) -> list[dict]:
-    done_names = set(storage.list_names(storage.join(cfg.out_uri, WORK)))
-    results = []
+def _run_chunks(cfg: PrepareConfig, plan: Callable[[], Iterator[Chunk]], n_records: int | None) -> list[dict]:
+    if n_records == 0:
+        raise UserError(f"no records in {cfg.from_uri}: the input files are empty; check --from")
+    workers = _workers(cfg, n_records)
     with progress() as bar:
-        task = bar.add_task(f"prepare {cfg.source}", total=conv.count(paths))
-        for index, chunk in enumerate(_chunks(conv.iter_raw(paths, base), cfg.shard_size)):
-            marker = f"chunk-{index:05d}.json"
-            if marker not in done_names:
-                result = _convert_chunk(conv, cfg.out_uri, index, chunk, lambda: bar.advance(task))
-                storage.write_bytes(storage.join(cfg.out_uri, WORK, marker), json.dumps(result).encode())
-            else:
-                result = json.loads(storage.read_bytes(storage.join(cfg.out_uri, WORK, marker)))
-                bar.advance(task, len(chunk))
-            results.append(result)
+        task = bar.add_task(f"prepare {cfg.source} ({workers} {cfg.executor} workers)", total=n_records)
+        results = run_jobs(_jobs(cfg, plan), workers, cfg.executor, lambda r: bar.advance(task, r["input"]))
+    if redo := _duplicates(results):
+        again = {r["index"]: r for r in map(run_chunk, _jobs(cfg, plan, redo))}
+        results = [again.get(r["index"], r) for r in results]
+    if not results:
+        raise UserError(f"no records in {cfg.from_uri}: the input files are empty; check --from")
     return results
 
 
 def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manifest:
     quarantine = [q for r in results for q in r["quarantine"]]
+    for name in storage.list_names(storage.join(cfg.out_uri, "shards")):
+        if name.startswith(".part-"):  # temporary file of a conversion that was killed
+            storage.delete(storage.join(cfg.out_uri, "shards", name))
     storage.write_bytes(
         storage.join(cfg.out_uri, QUARANTINE),
         "".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine).encode(),
@@ -147,21 +149,40 @@ def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manif
         tally.update(r["tally"])
     shards = [Shard(**r["shard"]) for r in results if r["shard"]]
     n_in = sum(r["input"] for r in results)
+    extra = {"from": cfg.from_uri, "fingerprint": fingerprint, "shard_size": cfg.shard_size}
+    if tails := [q for q in quarantine if q.get("tail_bytes")]:
+        lost = {
+            "files": len(tails),
+            "bytes": sum(q["tail_bytes"] for q in tails),
+            "records_estimate": sum(q["tail_records"] for q in tails),
+        }
+        extra["unreadable_tail"] = lost
+        console.print(
+            f"warning: {lost['files']} input file(s) end in an unreadable tail: {lost['bytes']} bytes, "
+            f"about {lost['records_estimate']} record(s) lost (see {QUARANTINE}); download them again",
+            markup=False,
+        )
     manifest = Manifest(
         source=cfg.source,
         revision=cfg.revision or f"content-sha256:{fingerprint}",
         counts={"input": n_in, "written": sum(s.rows for s in shards), "quarantined": len(quarantine)},
         quarantine_reasons=dict(sorted(Counter(q["reason"] for q in quarantine).items())),
         shards=shards,
-        extra={
-            "from": cfg.from_uri,
-            "fingerprint": fingerprint,
-            "shard_size": cfg.shard_size,
-            "tally": dict(sorted(tally.items())),
-        },
+        extra=extra | {"tally": dict(sorted(tally.items()))},
     )
     write_manifest(cfg.out_uri, manifest)
     return manifest
+
+
+def _input_plan(cfg: PrepareConfig, conv: ModuleType, cache: str, tmp: Path):
+    """(identity of the inputs, record count or None, chunk plan) for this source."""
+    if stream.streamable(cfg.source, cfg.from_uri):  # objects cached and read one by one
+        inputs = stream.S3Inputs(cfg.source, cfg.from_uri, cfg.revision, cache, tmp)
+        return inputs.identity, None, lambda: span_chunks(inputs.files(), cfg.shard_size)
+    root = fetch.fetch(cfg.from_uri, cfg.revision, cache, tmp)
+    paths, base = _inputs(conv, root)
+    identity = [(p.relative_to(base).as_posix(), fetch.file_sha256(p)) for p in paths]
+    return identity, conv.count(paths), functools.partial(plan_chunks, conv, paths, base, cfg.shard_size)
 
 
 def prepare(cfg: PrepareConfig) -> Manifest:
@@ -169,11 +190,10 @@ def prepare(cfg: PrepareConfig) -> Manifest:
     conv = converter(cfg.source)
     cache = cfg.cache_uri or fetch.default_cache(cfg.out_uri)
     with tempfile.TemporaryDirectory(prefix="vrt-prepare-") as tmp:
-        root = fetch.fetch(cfg.from_uri, cfg.revision, cache, Path(tmp))
-        paths, base = _inputs(conv, root)
-        fingerprint = _fingerprint(cfg, paths, base)
+        identity, n_records, plan = _input_plan(cfg, conv, cache, Path(tmp))
+        fingerprint = _fingerprint(cfg, identity)
         if _open_plan(cfg.out_uri, fingerprint):
             console.print(f"{cfg.out_uri} already holds this dataset (same input): nothing to do")
             return read_manifest(cfg.out_uri)
-        results = _run_chunks(cfg, conv, paths, base)
+        results = _run_chunks(cfg, plan, n_records)
     return _publish(cfg, results, fingerprint)

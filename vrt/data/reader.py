@@ -1,4 +1,9 @@
-"""Read a published canonical dataset (local directory or s3:// prefix)."""
+"""Read a published canonical dataset (local directory or s3:// prefix).
+
+Whole shards (sha256-checked against the manifest), or only some columns (`read_columns`, e.g.
+everything but the images), or the images of a few samples (`read_images`): the last two fetch
+just the column chunks they need, by byte range, row group by row group.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ import pyarrow.parquet as pq
 
 from vrt import storage
 from vrt.data.manifest import Manifest, read_manifest
+from vrt.data.rowgroups import RowGroups
 from vrt.data.schema import SCHEMA
 from vrt.errors import UserError
+
+NO_IMAGE = [name for name in SCHEMA.names if name != "image"]
 
 
 def read_shard(dataset_uri: str, manifest: Manifest, index: int, verify: bool = True) -> pa.Table:
@@ -35,8 +43,48 @@ def read_table(dataset_uri: str, verify: bool = True) -> tuple[Manifest, pa.Tabl
     return manifest, pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
-def iter_samples(dataset_uri: str, verify: bool = True) -> Iterator[dict]:
-    """Rows as plain dicts (the canonical sample), shard by shard."""
+def _check_columns(columns: list[str]) -> None:
+    unknown = sorted(set(columns) - set(SCHEMA.names))
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}: the canonical schema has {SCHEMA.names}")
+
+
+def read_columns(dataset_uri: str, columns: list[str]) -> tuple[Manifest, pa.Table]:
+    """The manifest and `columns` of every row, fetching only those columns' bytes."""
+    _check_columns(columns)
     manifest = read_manifest(dataset_uri)
+    groups = RowGroups(dataset_uri, manifest)
+    tables = [groups.read(s, g, columns) for s in range(len(manifest.shards)) for g in range(len(groups.sizes(s)))]
+    schema = pa.schema([SCHEMA.field(c) for c in columns])
+    return manifest, pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def read_images(dataset_uri: str, ids: list[str]) -> dict[str, bytes]:
+    """{id: image bytes} of the samples `ids` (absent ids are left out): reads the id column, then the
+    image column chunks of the row groups holding them."""
+    wanted = set(ids)
+    manifest = read_manifest(dataset_uri)
+    groups = RowGroups(dataset_uri, manifest)
+    out: dict[str, bytes] = {}
+    for s in range(len(manifest.shards)):
+        for g in range(len(groups.sizes(s))):
+            if wanted.intersection(groups.read(s, g, ["id"]).column("id").to_pylist()):
+                table = groups.read(s, g, ["id", "image"])
+                out.update((i, b) for i, b in zip(table.column("id").to_pylist(), table.column("image").to_pylist(),
+                                                  strict=True) if i in wanted)
+    return out
+
+
+def iter_samples(dataset_uri: str, verify: bool = True, columns: list[str] | None = None) -> Iterator[dict]:
+    """Rows as plain dicts (the canonical sample), shard by shard; with `columns`, only those fields
+    (read row group by row group, nothing else fetched)."""
+    manifest = read_manifest(dataset_uri)
+    if columns is not None:
+        _check_columns(columns)
+        groups = RowGroups(dataset_uri, manifest)
+        for s in range(len(manifest.shards)):
+            for g in range(len(groups.sizes(s))):
+                yield from groups.read(s, g, columns).to_pylist()
+        return
     for i in range(len(manifest.shards)):
         yield from read_shard(dataset_uri, manifest, i, verify).to_pylist()

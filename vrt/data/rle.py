@@ -2,7 +2,8 @@
 
 The canonical schema stores a mask as the compressed COCO RLE counts string; its size is
 the image size. pycocotools does not bound-check counts, so untrusted RLE is parsed and
-checked here first (counts non-negative and summing to height * width).
+checked first (counts non-negative and summing to height * width) by the project's one
+validator, `evaluation.masks.run_lengths` / `check_runs` (vectorised).
 
     counts = encode(mask)                 # mask: (H, W) bool array
     mask = decode(counts, (H, W))
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from evaluation.masks import check_runs, run_lengths
 
 
 def encode(mask: np.ndarray) -> str:
@@ -28,36 +31,16 @@ def decode(counts: str, size: tuple[int, int]) -> np.ndarray:
 
 
 def parse_counts(counts: str) -> list[int]:
-    """Run lengths of a compressed counts string (COCO's LEB128-like encoding); ValueError if malformed.
-
-    Each number is 5-bit groups (low first, bit 0x20 = more follows, bit 0x10 of the last group =
-    negative); from the 4th number on, each is a delta to the number two places before it."""
-    if not counts:
-        return []
-    b = np.frombuffer(counts.encode("latin-1"), np.uint8).astype(np.int64) - 48
-    bad = np.flatnonzero((b < 0) | (b >= 64))
-    if bad.size:
-        raise ValueError(f"invalid character {counts[bad[0]]!r} in counts string")
-    more = (b & 0x20) != 0
-    if more[-1]:
-        raise ValueError("counts string ends inside a number")
-    ends = np.flatnonzero(~more)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    k = np.arange(b.size) - np.repeat(starts, ends - starts + 1)
-    x = np.add.reduceat((b & 0x1F) << (5 * k), starts)
-    negative = (b[ends] & 0x10) != 0
-    x[negative] |= np.left_shift(-1, 5 * (k[ends][negative] + 1))
-    runs = x.copy()
-    runs[1::2] = np.cumsum(x[1::2])
-    runs[2::2] = np.cumsum(x[2::2])
-    return runs.tolist()
+    """Run lengths of a compressed counts string; ValueError if malformed (evaluation.masks decodes)."""
+    return run_lengths(counts).tolist()
 
 
-def _check_runs(runs: list[int], size: tuple[int, int]) -> None:
-    if any(r < 0 for r in runs):
-        raise ValueError("negative run length")
-    if sum(runs) != size[0] * size[1]:
-        raise ValueError(f"run lengths sum to {sum(runs)}, not {size[0]}x{size[1]}={size[0] * size[1]}")
+def _check_runs(runs: list[int] | np.ndarray, size: tuple[int, int]) -> None:
+    try:
+        array = np.asarray(runs, dtype=np.int64)
+    except OverflowError:
+        raise ValueError("run length out of range") from None
+    check_runs(array, size)
 
 
 def normalize(rle: dict | list) -> tuple[str, tuple[int, int]]:
@@ -86,7 +69,7 @@ def normalize(rle: dict | list) -> tuple[str, tuple[int, int]]:
             compressed.append(mask_utils.frPyObjects({"size": list(size), "counts": counts}, *size))
         elif isinstance(counts, str | bytes):
             text = counts.decode("ascii") if isinstance(counts, bytes) else counts
-            _check_runs(parse_counts(text), size)
+            _check_runs(run_lengths(text), size)
             compressed.append({"size": list(size), "counts": text.encode("ascii")})
         else:
             raise TypeError(f"RLE counts must be a string or a list, got {type(counts).__name__}")

@@ -5,7 +5,10 @@ Each record is `uint64 length | uint32 masked_crc32c(length) | data | uint32 mas
 cannot be trusted, so a converter can quarantine it and go on:
 
 - `crc_mismatch` on the data: the length was sound, reading continues with the next record;
-- `crc_mismatch` on the length, or `truncated`: the rest of the file cannot be framed, it ends.
+- `crc_mismatch` on the length, `truncated`, or a length over the bytes left in the stream
+  (a crafted 2^40 is never allocated): the rest of the file cannot be framed, it ends. That
+  last error carries the unreadable tail: `tail_bytes` from its offset to the end of the stream
+  and `tail_records`, an estimate of the records lost (tail / mean record size so far, >= 1).
 
     from vrt.data import tfrecord
     with open("x.tfrecord", "rb") as f:
@@ -40,6 +43,8 @@ class RecordError:
     kind: str
     offset: int  # byte offset of the record's header in the file
     detail: str
+    tail_bytes: int = 0  # bytes from `offset` to the end that could not be read (0: reading goes on)
+    tail_records: int = 0  # estimated records in that tail, this one included (0: reading goes on)
 
 
 def frame(data: bytes) -> bytes:
@@ -77,14 +82,14 @@ def count_records(stream: BinaryIO) -> int:
     return n
 
 
+_CHUNK = 16 * 1024 * 1024
+
+
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    buf = stream.read(n)
-    if len(buf) == n or not buf:
-        return buf
-    parts = [buf]
-    got = len(buf)
+    """Up to `n` bytes (fewer at the end of the stream), read in chunks: a huge `n` allocates nothing up front."""
+    parts, got = [], 0
     while got < n:
-        more = stream.read(n - got)
+        more = stream.read(min(n - got, _CHUNK))
         if not more:
             break
         parts.append(more)
@@ -92,30 +97,69 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
+def _drain(stream: BinaryIO) -> int:
+    """Bytes left in a stream that cannot seek, read and dropped chunk by chunk."""
+    total = 0
+    while chunk := stream.read(_CHUNK):
+        total += len(chunk)
+    return total
+
+
+def _remaining(stream: BinaryIO) -> int | None:
+    """Bytes left after the current position (None for a stream that cannot seek)."""
+    try:
+        here = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(here)
+    except (OSError, ValueError):
+        return None
+    return end - here
+
+
+class _Tail:
+    """Sizes of the records read so far, to estimate how many an unreadable tail held."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.bytes = 0
+
+    def add(self, framed: int) -> None:
+        self.records += 1
+        self.bytes += framed
+
+    def error(self, kind: str, offset: int, detail: str, tail_bytes: int) -> RecordError:
+        mean = self.bytes / self.records if self.records else 0
+        estimate = max(1, round(tail_bytes / mean)) if mean else 1
+        return RecordError(kind, offset, detail, tail_bytes, estimate)
+
+
 def iter_records(stream: BinaryIO, verify: bool = True) -> Iterator[bytes | RecordError]:
     """Records of a TFRecord stream in order; damaged ones as `RecordError` (see module doc)."""
-    offset = 0
+    offset, seen = 0, _Tail()
     while True:
+        left = _remaining(stream)
         header = _read_exact(stream, 12)
         if not header:
             return
         if len(header) < 12:
-            yield RecordError("truncated", offset, f"record header has {len(header)} of 12 bytes")
+            yield seen.error("truncated", offset, f"record header has {len(header)} of 12 bytes", len(header))
             return
         length_bytes, (length_crc,) = header[:8], _U32.unpack_from(header, 8)
         if verify and masked_crc(length_bytes) != length_crc:
-            yield RecordError(
-                "crc_mismatch", offset, "length CRC mismatch: the rest of the file cannot be framed"
+            tail = left if left is not None else len(header) + _drain(stream)
+            yield seen.error(
+                "crc_mismatch", offset, "length CRC mismatch: the rest of the file cannot be framed", tail
             )
             return
         (length,) = _U64.unpack(length_bytes)
-        body = _read_exact(stream, length + 4)
+        have = None if left is None else left - 12  # body bytes in the file, known without reading them
+        body = b"" if have is not None and have < length + 4 else _read_exact(stream, length + 4)
         if len(body) < length + 4:
-            yield RecordError(
-                "truncated", offset, f"record body cut off after {len(body)} of {length + 4} bytes"
-            )
+            detail = f"record body cut off after {len(body) if have is None else have} of {length + 4} bytes"
+            yield seen.error("truncated", offset, detail, left if left is not None else 12 + len(body))
             return
         data = body[:length]
+        seen.add(12 + length + 4)
         if verify and masked_crc(data) != _U32.unpack_from(body, length)[0]:
             yield RecordError("crc_mismatch", offset, "data CRC mismatch")
         else:

@@ -1,7 +1,7 @@
 """KubeRay `RayJob`: build the manifest, create it, watch it to the end, stream the driver's logs.
 
     spec = RayJobSpec(name="sft-4b-1", namespace="vrt", image="vrt-train:0.1.0", entrypoint="python -m ...",
-                      workers=8, gpus_per_worker=1, node_selector={"vrt.io/pool": "gpu"})
+                      workers=8, gpus_per_worker=1, node_selector={"vrt.dev/gpu-pool": "true"})
     manifest = build_rayjob(spec)                       # a plain dict (ray.io/v1)
     run_rayjob(manifest, timeout_s=86400)               # raises RuntimeError on FAILED / timeout
 
@@ -12,10 +12,13 @@ never by value. Ctrl-C (or any error while watching) deletes the RayJob.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from vrt.k8s import platform
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 TERMINAL_OK = {"SUCCEEDED"}
@@ -28,7 +31,7 @@ class RayJobSpec:
     """What a RayJob needs; defaults fit a small head on the CPU pool."""
 
     name: str
-    namespace: str
+    namespace: str  # "": the step pod's namespace (vrt.k8s.platform.namespace)
     image: str
     entrypoint: str
     workers: int = 1
@@ -47,6 +50,8 @@ class RayJobSpec:
     ttl_after_finished_s: int = 600
     ray_version: str = "2.60.0"
     labels: dict[str, str] = field(default_factory=dict)
+    # Pods' identity (workload identity for S3); default: the chart's runner account from the step's env.
+    service_account: str = field(default_factory=lambda: os.environ.get("VRT_SERVICE_ACCOUNT", ""))
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -75,15 +80,22 @@ def _container(spec: RayJobSpec, name: str, cpus: int, memory: str, gpus: int) -
     return container
 
 
+def _pod(spec: RayJobSpec, container: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = {"containers": [container]}
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
+    return pod
+
+
 def build_rayjob(spec: RayJobSpec) -> dict[str, Any]:
     """The RayJob manifest (ray.io/v1) for `spec`."""
     head = {
         "rayStartParams": {"dashboard-host": "0.0.0.0", "num-gpus": "0"},
-        "template": {"spec": {"containers": [_container(spec, "ray-head", spec.head_cpus, spec.head_memory, 0)]}},
+        "template": {"spec": _pod(spec, _container(spec, "ray-head", spec.head_cpus, spec.head_memory, 0))},
     }
-    worker_pod: dict[str, Any] = {
-        "containers": [_container(spec, "ray-worker", spec.worker_cpus, spec.worker_memory, spec.gpus_per_worker)]
-    }
+    worker_pod = _pod(
+        spec, _container(spec, "ray-worker", spec.worker_cpus, spec.worker_memory, spec.gpus_per_worker)
+    )
     if spec.node_selector:
         worker_pod["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
@@ -111,7 +123,7 @@ def build_rayjob(spec: RayJobSpec) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "RayJob",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+        "metadata": {"name": spec.name, "namespace": platform.namespace(spec.namespace), "labels": labels},
         "spec": body,
     }
 

@@ -133,3 +133,23 @@ imagePullSecrets:
       kubernetes.io/metadata.name: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* env of the MLflow backend store URI (PGPASSWORD for the bundled PostgreSQL: its URI carries no password). */}}
+{{- define "vrt.mlflowBackendEnv" -}}
+{{- $pg := .Values.postgresql -}}
+{{- if $pg.enabled }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $pg.auth.existingSecret }}
+      key: {{ $pg.auth.passwordKey }}
+- name: MLFLOW_BACKEND_STORE_URI
+  value: {{ printf "postgresql://%s@%s:5432/%s" $pg.username (include "vrt.componentName" (dict "root" . "component" "postgresql")) $pg.database | quote }}
+{{- else }}
+- name: MLFLOW_BACKEND_STORE_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.mlflow.backendStore.existingSecret }}
+      key: {{ .Values.mlflow.backendStore.uriKey }}
+{{- end }}
+{{- end -}}

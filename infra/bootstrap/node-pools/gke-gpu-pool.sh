@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the GKE GPU node pool that charts/vrt-platform/examples/values-gke-gpu.yaml targets.
-# GKE labels its nodes cloud.google.com/gke-accelerator=<accelerator type> and taints them
-# nvidia.com/gpu=present:NoSchedule; the NVIDIA GPU operator installs the driver
+# The pool carries the platform's one GPU label vrt.dev/gpu-pool=true (charts/vrt-platform/values.yaml
+# `gpu`, the presets' `gpu` sections) and the taint nvidia.com/gpu=present:NoSchedule (GKE adds the
+# same taint to GPU nodes itself); the NVIDIA GPU operator installs the driver
 # (gpu-driver-version=disabled, Ubuntu node image).
 #
 #   CLUSTER=my-cluster REGION=europe-west4 bash infra/bootstrap/node-pools/gke-gpu-pool.sh
@@ -16,6 +17,7 @@ gcloud container node-pools create vrt-gpu \
   --machine-type=g2-standard-16 \
   --accelerator=type=nvidia-l4,count=1,gpu-driver-version=disabled \
   --image-type=UBUNTU_CONTAINERD \
+  --node-labels=vrt.dev/gpu-pool=true \
   --node-taints=nvidia.com/gpu=present:NoSchedule \
   --enable-autoscaling --min-nodes=0 --max-nodes=4 \
   --num-nodes=0

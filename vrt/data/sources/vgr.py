@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from vrt.data.schema import ref
 from vrt.data.sources.common import (
@@ -30,6 +30,7 @@ from vrt.data.sources.common import (
 from vrt.errors import UserError
 
 SOURCE = "vgr"
+BAD_IMAGE_PATH = "bad_image_path"  # quarantine reason: an image path that leaves the annotation's folder
 BOX = re.compile(r"<sot>\s*\[([^\]]*)\]\s*<eot>")
 FINAL = re.compile(r"final answer\s*:\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -116,7 +117,14 @@ def _image(rec: dict, root: str) -> tuple[bytes, str]:
     rel = rec.get("image")
     if not isinstance(rel, str) or not rel:
         raise BadRecord(MALFORMED, "record names no image")
+    parts = PurePosixPath(rel.replace("\\", "/"))
+    if parts.is_absolute() or ".." in parts.parts or "\x00" in rel or re.match(r"^[A-Za-z]:", rel):
+        raise BadRecord(
+            BAD_IMAGE_PATH, f"image path {rel!r} is absolute or climbs out with ..; paths are relative"
+        )
     path = Path(root, rel)
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise BadRecord(BAD_IMAGE_PATH, f"image path {rel!r} leads outside {root} (a symlink)")
     if not path.is_file():
         raise BadRecord(
             MISSING_IMAGE, f"image {rel} not found under {root}: place the LLaVA image folders there"

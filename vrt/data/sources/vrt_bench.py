@@ -1,9 +1,11 @@
 """VRT-Bench (`vrt_eval.tfrecord`): object pool + human-labelled reasoning/answer index lists.
 
 Features per record: key, image, question, objects_info_json ({obj_id: {mask, original_id,
-caption}}), human_labeled_r_objs / human_labeled_a_objs (int64 indices into the pool, in
-its JSON order), human_confidence, class_ids, optional human_reasoning / human_answer_caption.
-Pool ids are kept as given. `pool_sample` also serves VRT-80k records in this layout.
+caption}}), human_labeled_r_objs / human_labeled_a_objs (int64 object ids: KEYS of that pool,
+`objects_info[int(id)]` as the authors' evaluation reads them, not positions in its JSON order),
+human_confidence, class_ids, optional human_reasoning / human_answer_caption. Pool ids are kept
+as given (str of the key); an id missing from the pool quarantines the record.
+`pool_sample` also serves VRT-80k records in this layout.
 """
 
 from __future__ import annotations
@@ -65,12 +67,19 @@ def _pool(info: object, width: int, height: int) -> tuple[list[dict], dict]:
     return objects, original_ids
 
 
-def _pick(objects: list[dict], indices: list[int], name: str) -> list[str]:
+def _pick(objects: list[dict], keys: list[int], name: str) -> list[str]:
+    """The pool ids named by `keys` (object ids, looked up as int keys of objects_info_json)."""
+    by_key: dict[int, str] = {}
+    for obj in objects:
+        try:
+            by_key[int(obj["id"])] = obj["id"]
+        except ValueError:
+            continue
     ids = []
-    for i in indices:
-        if not 0 <= i < len(objects):
-            raise BadRecord(MISSING_OBJECT, f"{name} index {i} is outside the pool of {len(objects)} objects")
-        ids.append(objects[i]["id"])
+    for key in keys:
+        if int(key) not in by_key:
+            raise BadRecord(MISSING_OBJECT, f"{name} id {key} is not a key of objects_info_json")
+        ids.append(by_key[int(key)])
     return ids
 
 

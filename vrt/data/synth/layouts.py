@@ -77,22 +77,28 @@ def _authors_record(i: int, scene: Scene, qa: QA, rng: np.random.Generator) -> b
     return encode_example({"key": f"vrt80k-{i:06d}", "image": scene.encode("JPEG"), "json": json.dumps(doc)})
 
 
+def pool_key(j: int) -> int:
+    """The objects_info_json key of shape j: non-contiguous, so that positions and keys differ."""
+    return 3 * j + 5
+
+
 def _pool_features(key: str, scene: Scene, qa: QA) -> dict:
+    # written in reverse order: the JSON order of the pool is not the order of its keys
     info = {
-        str(j): {
-            "mask": {"size": [scene.size] * 2, "counts": rle.encode(s.mask)},
+        str(pool_key(j)): {
+            "mask": {"size": [scene.size] * 2, "counts": rle.encode(scene.shapes[j].mask)},
             "original_id": 1000 + j,
-            "caption": f"a {s.name}",
+            "caption": f"a {scene.shapes[j].name}",
         }
-        for j, s in enumerate(scene.shapes)
+        for j in reversed(range(len(scene.shapes)))
     }
     return {
         "key": key,
         "image": scene.encode("JPEG"),
         "question": qa.question,
         "objects_info_json": json.dumps(info),
-        "human_labeled_r_objs": qa.reasoning_ids,
-        "human_labeled_a_objs": qa.answer_ids,
+        "human_labeled_r_objs": [pool_key(j) for j in qa.reasoning_ids],
+        "human_labeled_a_objs": [pool_key(j) for j in qa.answer_ids],
     }
 
 
