@@ -57,14 +57,35 @@ def sam_config(preset: ModelPreset):
 
 
 def build_random(preset: ModelPreset, seed: int):
-    """(vlm, sam, tokenizer) with random weights, identical for identical seeds."""
+    """(vlm, sam, tokenizer) with random weights, identical for identical seeds.
+
+    SAM 2's convolutions get torch's fan-in scaled init instead of transformers' N(0, 0.02): with that
+    fixed std the un-normalised conv path (FPN neck, conv_s0/s1, upscaling) shrinks signals ~100x at the
+    tiny widths (high-res features std 0.002-0.008, initial mask logits std 1e-4), so the decoder had
+    almost no high-resolution signal to learn edges from (benchmarks/learning.py rung 1).
+    """
     from transformers import Qwen3VLForConditionalGeneration, Sam2Model
 
     tokenizer = build_qwen_tokenizer(preset.tokenizer_bpe_ranks)
     torch.manual_seed(seed)
     vlm = Qwen3VLForConditionalGeneration(vlm_config(preset, tokenizer.get_vocab()))
     sam = Sam2Model(sam_config(preset))
+    for module in sam.modules():  # see the note of `build_random`
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.reset_parameters()
+    tie_prompt_positions(sam)
     return vlm, sam, tokenizer
+
+
+def tie_prompt_positions(sam) -> None:
+    """One random Fourier matrix for the image-wide and the point/box positional encodings.
+
+    SAM 2 has a single `pe_layer`; transformers' Sam2Model holds two copies (`shared_image_embedding`,
+    `prompt_encoder.shared_embedding`) that checkpoints fill with the same values, but a random init
+    draws them independently, and box/point prompts then land at unrelated image positions.
+    """
+    with torch.no_grad():
+        sam.prompt_encoder.shared_embedding.positional_embedding.copy_(sam.shared_image_embedding.positional_embedding)
 
 
 def _check_arch(preset: ModelPreset, vlm) -> None:

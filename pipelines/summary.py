@@ -1,6 +1,6 @@
 """What a local pipeline run produced, printed at the end of `vrt pipeline run --local`: datasets,
-VRT-Bench metrics, the registered version and its alias, the endpoint, one real request and its
-answer, and an overlay PNG of that answer's masks.
+VRT-Bench metrics, the learning curves (PNG), the registered version and its alias, the endpoint, one
+real request and its answer, and an overlay PNG of that answer's masks.
 """
 
 from __future__ import annotations
@@ -61,11 +61,34 @@ def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | Non
     return request, answer, overlay
 
 
+def learning_curves(run: LocalRun, out_dir: Path) -> Path | None:
+    """SFT loss terms and mask IoU, GRPO rewards, as `curves.png` in `out_dir` and on the MLflow run."""
+    from mlflow import MlflowClient
+
+    from pipelines.curves import write_curves
+    from vrt import tracking
+
+    return write_curves(MlflowClient(tracking.tracking_uri()), run.mlflow_run_id, out_dir / "curves.png")
+
+
+def mask_areas(answer: dict) -> list[int]:
+    """Foreground pixels of each answer object's mask (0: the model segmented nothing for that [SEG])."""
+    from pycocotools import mask as mask_utils
+
+    return [
+        int(mask_utils.area({"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode("ascii")}))
+        for o in answer.get("objects", [])
+    ]
+
+
 def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     console = Console()
     console.print(dataset_table(run))
     console.print(metrics_table(json.loads(Path(run.metrics_path).read_text())))
     console.print(f"report: {run.report_path}")
+    curves = learning_curves(run, out_dir)
+    if curves:
+        console.print(f"learning curves: {curves.resolve()} (also an artifact of the MLflow run)")
     console.print(f"registered: [bold]{run.model_uri}[/bold]  alias: [bold]{run.alias}[/bold]")
     console.print(f"endpoint: [bold]{run.endpoint}[/bold] (v1 /v1/models/{run.server_name}:predict, "
                   f"v2 /v2/models/{run.server_name}/infer; stop it with `vrt serve --stop {run.server_name}`)")
@@ -76,7 +99,8 @@ def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
                   f'"question": "{question}", "overlay": true}}]}}', soft_wrap=True)
     roles = [o["role"] for o in answer.get("objects", [])]
     console.print(f"answer: {answer['text']!r}", soft_wrap=True, highlight=False)
-    console.print(f"objects: {len(roles)} ({roles.count('reasoning')} reasoning, {roles.count('answer')} answer)")
+    console.print(f"objects: {len(roles)} ({roles.count('reasoning')} reasoning, {roles.count('answer')} answer); "
+                  f"mask pixels {mask_areas(answer)}")
     if overlay:
         console.print(f"overlay: {overlay.resolve()}")
     console.print(f"MLflow run {run.mlflow_run_id} (mlflow ui --backend-store-uri sqlite:///.vrt/mlflow.db)")

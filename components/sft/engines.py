@@ -6,7 +6,7 @@
     engine.save(local_dir); engine.load(local_dir)        # every rank calls both
 
 DeepSpeed runs on CPU with gloo (DS_ACCELERATOR=cpu) in fp32 and on GPU in bf16; the
-optimizer is torch's AdamW (no DeepSpeed op build). DeepSpeed checkpoints leave frozen
+optimizer is torch's AdamW, and on CPU no DeepSpeed op is built or probed (`skip_cpu_op_builds`). DeepSpeed checkpoints leave frozen
 weights out. DDP checkpoints are safetensors (trainable weights, optimizer tensors) + JSON.
 """
 
@@ -41,6 +41,17 @@ def _optimizer_and_schedule(params: list[nn.Parameter], sft: SFTConfig, total_st
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, total_steps))
 
 
+def skip_cpu_op_builds() -> None:
+    """On CPU, no DeepSpeed op is JIT-built: gloo does the all-reduce and torch's AdamW the update.
+
+    Without this, the first `deepspeed.initialize` of a machine probes every op with compiler
+    subprocesses and compiles the shared-memory all-reduce op (`deepspeed_shm_comm`, ~30 s of g++).
+    """
+    import deepspeed.ops
+
+    vars(deepspeed.ops).setdefault("__compatible_ops__", {})["deepspeed_shm_comm"] = False
+
+
 class DeepSpeedEngine:
     """deepspeed.initialize around the model; DeepSpeed does accumulation, clipping and the LR schedule."""
 
@@ -49,6 +60,8 @@ class DeepSpeedEngine:
     def __init__(self, model: nn.Module, sft: SFTConfig, total_steps: int) -> None:
         import deepspeed
 
+        if not sft.use_gpu:
+            skip_cpu_op_builds()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer, scheduler = _optimizer_and_schedule(params, sft, total_steps)
         config = {

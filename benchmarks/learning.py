@@ -1,0 +1,352 @@
+"""Diagnostic ladder of the mask path: does the model learn to segment, and where does it stop?
+
+    python benchmarks/learning.py                       # rungs 1 and 2 of the tiny preset
+    python benchmarks/learning.py --rung 1 --steps 300 --set sam_image_size=256
+    python benchmarks/learning.py --rung 3 [--grpo]     # the full generated task (slow)
+
+- rung 1, SAM alone: the preset's SAM 2 trained with **box prompts** on generated scenes, no language
+  model; held-out mask IoU at image resolution beside the box-fill baseline (the prompt box itself).
+- rung 2, the `[SEG]` path with one object: "Segment the yellow triangle." answered with one `[SEG]`,
+  teacher-forced; held-out mask IoU (is the object that is meant carried by the `[SEG]` state?).
+- rung 3, the full generated task: SFT through the project's trainer, then free-running evaluation
+  (R-LQ / R-SQ / A-mIoU); `--grpo` adds GRPO steps and prints the reward curve.
+
+Every rung uses fixed seeds; `--set key=value` overrides the model preset (dotted keys, YAML values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+
+from models import RSa2VA, load_preset
+from models.config import ModelPreset, preset_from_dict
+from models.losses import mask_bce, mask_dice
+from vrt.data import rle
+from vrt.data.synth.scene import Scene, make_scene
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def preset_with(name: str, overrides: list[str]) -> ModelPreset:
+    """The named model preset with `key.sub=value` overrides applied."""
+    data = load_preset(name).to_dict()
+    for item in overrides:
+        key, _, value = item.partition("=")
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return preset_from_dict(data)
+
+
+def scenes(seed: int, n: int, size: int) -> list[Scene]:
+    """n generated scenes (3-6 shapes each), deterministic by seed."""
+    rng = np.random.default_rng([seed, 15])
+    return [make_scene(rng, size) for _ in range(n)]
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    union = np.logical_or(pred, gt).sum()
+    return float(np.logical_and(pred, gt).sum() / union) if union else 1.0
+
+
+def box_fill(shape) -> np.ndarray:
+    out = np.zeros_like(shape.mask)
+    x1, y1, x2, y2 = shape.box
+    out[y1:y2, x1:x2] = True
+    return out
+
+
+def all_shapes_iou(held: list[Scene]) -> float:
+    """IoU of "every shape in the image" as the mask of each shape: a mask path that finds objects but
+    not *which* object scores about this."""
+    scores = []
+    for scene in held:
+        union = np.logical_or.reduce([s.mask for s in scene.shapes])
+        scores += [iou(union, s.mask) for s in scene.shapes]
+    return float(np.mean(scores))
+
+
+def _pixels(model: RSa2VA, batch: list[Scene]) -> torch.Tensor:
+    images = [Image.fromarray(s.image()) for s in batch]
+    return model.processor.encode_images(images)["sam_pixel_values"]
+
+
+def _targets(shapes, size: int) -> torch.Tensor:
+    masks = torch.from_numpy(np.stack([s.mask for s in shapes])).float()[:, None]
+    return (F.interpolate(masks, size=(size, size), mode="area")[:, 0] > 0.5).float()
+
+
+def box_logits(model: RSa2VA, features: list[torch.Tensor], index: int, scene: Scene) -> torch.Tensor:
+    """Low-res mask logits (K, h, w) of every shape of `scene` prompted by its box."""
+    scale = model.preset.sam_image_size / scene.size
+    boxes = torch.tensor([s.box for s in scene.shapes], dtype=torch.float32) * scale
+    sparse, _ = model.sam.prompt_encoder(None, None, boxes[None], None)
+    image = features[-1][index : index + 1]
+    dense = model.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *image.shape[-2:])
+    masks, _, _, _ = model.sam.mask_decoder(
+        image_embeddings=image,
+        image_positional_embeddings=model.sam.get_image_wide_positional_embeddings(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=False,
+        high_resolution_features=[f[index : index + 1] for f in features[:-1]],
+    )
+    return masks[0, :, 0]
+
+
+def _batches(items: list, size: int, rng: np.random.Generator) -> Iterator[list]:
+    while True:
+        order = rng.permutation(len(items))
+        for i in range(0, len(order) - size + 1, size):
+            yield [items[j] for j in order[i : i + size]]
+
+
+@torch.no_grad()
+def _rung1_eval(model: RSa2VA, held: list[Scene]) -> float:
+    model.eval()
+    scores = []
+    for start in range(0, len(held), 8):
+        batch = held[start : start + 8]
+        features = model.sam_features(_pixels(model, batch))
+        for b, scene in enumerate(batch):
+            logits = box_logits(model, features, b, scene)
+            up = F.interpolate(logits[:, None], size=(scene.size, scene.size), mode="bilinear")[:, 0]
+            scores += [iou(m.numpy() > 0, s.mask) for m, s in zip(up, scene.shapes)]
+    model.train()
+    return float(np.mean(scores))
+
+
+def _progress(name: str, point: tuple[int, float], start: float) -> None:
+    print(f"  {name} step {point[0]}: held-out IoU {point[1]:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of a rung."""
+
+    preset: ModelPreset
+    steps: int = 300
+    batch: int = 8  # images per step (rung 1: all their shapes; rung 2: one question each)
+    lr: float = 1e-3
+    warmup: int = 30
+    n_train: int = 800
+    n_held: int = 48
+    image_size: int = 128
+    seed: int = 0
+    eval_every: int = 50
+
+
+def _optimizer(params, run: Run):
+    opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, run.warmup)))
+    return opt, sched
+
+
+def _step(model: RSa2VA, opt, sched, loss: torch.Tensor) -> None:
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
+    opt.step()
+    sched.step()
+
+
+def rung1(run: Run) -> dict:
+    """SAM alone with box prompts: {'curve': [(step, held-out IoU)], 'box_fill': IoU, 'seconds': s}."""
+    torch.manual_seed(run.seed)
+    model = RSa2VA.from_preset(run.preset, seed=run.seed)
+    train, held = scenes(run.seed, run.n_train, run.image_size), scenes(run.seed + 1000, run.n_held, run.image_size)
+    baseline = float(np.mean([iou(box_fill(s), s.mask) for sc in held for s in sc.shapes]))
+    opt, sched = _optimizer(model.sam.parameters(), run)
+    w, size, rng = run.preset.loss, run.preset.mask_loss_size, np.random.default_rng(run.seed)
+    curve, start = [(0, _rung1_eval(model, held))], time.perf_counter()
+    for step, batch in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
+        features = model.sam_features(_pixels(model, batch))
+        logits = torch.cat([box_logits(model, features, b, sc) for b, sc in enumerate(batch)])
+        preds = F.interpolate(logits[:, None], size=(size, size), mode="bilinear")[:, 0]
+        targets = _targets([s for sc in batch for s in sc.shapes], size)
+        _step(model, opt, sched, w.bce * mask_bce(preds, targets) + w.dice * mask_dice(preds, targets))
+        if step % run.eval_every == 0 or step == run.steps:
+            curve.append((step, _rung1_eval(model, held)))
+            _progress("rung 1", curve[-1], start)
+    return {"curve": curve, "box_fill": baseline, "all_shapes": all_shapes_iou(held),
+            "seconds": time.perf_counter() - start}
+
+
+def one_object_rows(batch: list[Scene], seed: int) -> list[dict]:
+    """Canonical rows asking for one uniquely named shape: "Segment the yellow triangle." -> one [SEG]."""
+    rng = np.random.default_rng([seed, 2])
+    rows = []
+    for n, scene in enumerate(batch):
+        names = [s.name for s in scene.shapes]
+        unique = [i for i, name in enumerate(names) if names.count(name) == 1] or [0]
+        k = unique[int(rng.integers(len(unique)))]
+        buf = io.BytesIO()
+        Image.fromarray(scene.image()).save(buf, format="PNG")
+        objects = [
+            {"id": f"o{i}", "caption": s.name, "rle": rle.encode(s.mask), "box": list(s.box)}
+            for i, s in enumerate(scene.shapes)
+        ]
+        rows.append({
+            "id": f"one-{seed}-{n}", "image": buf.getvalue(), "width": scene.size, "height": scene.size,
+            "question": f"Segment the {names[k]}.", "objects": objects, "reasoning": "",
+            "reasoning_ids": [], "answer": f"The {names[k]} <ref:o{k}>.", "answer_ids": [f"o{k}"],
+            "_mask": scene.shapes[k].mask,
+        })
+    return rows
+
+
+def _collate(model: RSa2VA, rows: list[dict]) -> dict:
+    return model.processor.collate([{k: v for k, v in r.items() if k != "_mask"} for r in rows])
+
+
+@torch.no_grad()
+def _rung2_eval(model: RSa2VA, held: list[dict]) -> float:
+    model.eval()
+    scores = []
+    for start in range(0, len(held), 8):
+        rows = held[start : start + 8]
+        out = model(**_collate(model, rows))
+        for pred, row in zip(out.pred_masks, rows):
+            up = F.interpolate(pred[:, None], size=row["_mask"].shape, mode="bilinear")[0, 0]
+            scores.append(iou(up.numpy() > 0, row["_mask"]))
+    model.train()
+    return float(np.mean(scores))
+
+
+def rung2(run: Run) -> dict:
+    """One object through the [SEG] path, teacher-forced: {'curve', 'ce', 'seconds'}."""
+    torch.manual_seed(run.seed)
+    model = RSa2VA.from_preset(run.preset, seed=run.seed)
+    train = one_object_rows(scenes(run.seed, run.n_train, run.image_size), run.seed)
+    held = one_object_rows(scenes(run.seed + 1000, run.n_held, run.image_size), run.seed + 1000)
+    opt, sched = _optimizer(model.trainable_parameters(), run)
+    rng = np.random.default_rng(run.seed)
+    curve, start = [(0, _rung2_eval(model, held))], time.perf_counter()
+    for step, rows in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
+        out = model(**_collate(model, rows))
+        _step(model, opt, sched, out.loss)
+        if step % run.eval_every == 0 or step == run.steps:
+            curve.append((step, _rung2_eval(model, held)))
+            _progress("rung 2", curve[-1], start)
+    return {"curve": curve, "ce": float(out.loss_ce.detach()), "seconds": time.perf_counter() - start}
+
+
+def _vrt(args: list[str], cwd: Path) -> str:
+    """Run the project's CLI (`vrt ...`) in `cwd`; its stdout, or SystemExit with the tail of its log."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{cwd / 'mlflow.db'}")
+    proc = subprocess.run([sys.executable, "-m", "vrt.cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"vrt {' '.join(args[:2])} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return proc.stdout
+
+
+def _manifest_uri(stdout: str) -> str:
+    return json.loads(stdout[stdout.index("{\n") :])["uri"]
+
+
+def _bench_line(name: str, out: Path) -> dict:
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    print(f"{name}: " + "  ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
+    return metrics
+
+
+def _reward_curve(work: Path, key: str = "reward/vrt_answer_iou/mean") -> list[float]:
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["start_time DESC"])
+    run = next(r for r in runs if key in r.data.metrics)
+    return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+
+
+def rung3(args: argparse.Namespace, work: Path) -> None:
+    """The full generated task: SFT (the project's trainer), free-running VRT-Bench, optionally GRPO."""
+    raw, data = work / "raw", work / "data"
+    _vrt(["data", "synth", "--out", str(raw), "--n-train", str(args.n_train), "--n-bench", str(args.n_bench),
+          "--seed", str(args.seed)], work)
+    for source, name in (("vrt-80k", "train"), ("vrt-bench", "bench")):
+        _vrt(["data", "prepare", "--source", source, "--from", str(raw / source), "--out", str(data / name)], work)
+    start = time.perf_counter()
+    # no sft.eval_dataset: the bench layout has no reasoning text to teacher-force
+    sft = _vrt(["train", "sft", "--config", args.preset_yaml, f"sft.dataset={data / 'train'}",
+                f"sft.output={work / 'sft'}", *args.train_set], work)
+    print(f"rung 3 SFT: {time.perf_counter() - start:.0f} s", flush=True)
+    model = _manifest_uri(sft)
+    _vrt(["eval", "run", "--model", model, "--data", str(data / "bench"), "--out", str(work / "eval-sft")], work)
+    before = _bench_line("rung 3 (SFT, free-running bench)", work / "eval-sft")
+    if not args.grpo:
+        return
+    grpo = _vrt(["train", "grpo", "--config", args.preset_yaml, f"init_from={model}",
+                 f"grpo.dataset={data / 'train'}", f"grpo.output={work / 'grpo'}", *args.grpo_set], work)
+    curve = _reward_curve(work)
+    print("rung 3 GRPO vrt_answer_iou by step: " + " ".join(f"{v:.3f}" for v in curve), flush=True)
+    _vrt(["eval", "run", "--model", _manifest_uri(grpo), "--data", str(data / "bench"),
+          "--out", str(work / "eval-grpo")], work)
+    after = _bench_line("rung 3 (GRPO, free-running bench)", work / "eval-grpo")
+    print(f"GRPO effect on A-mIoU: {100 * (after['A-mIoU'] - before['A-mIoU']):+.1f} points", flush=True)
+
+
+def _print_curve(name: str, result: dict, extra: str = "") -> None:
+    points = "  ".join(f"{s}:{v:.3f}" for s, v in result["curve"])
+    print(f"{name}: held-out IoU by step {points}{extra}  ({result['seconds']:.0f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rung", type=int, action="append", help="rung(s) to run (default 1 and 2)")
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--n-train", type=int, default=1000, help="rung 3: generated training samples")
+    ap.add_argument("--n-bench", type=int, default=64, help="rung 3: generated bench samples")
+    ap.add_argument("--preset-yaml", default=str(ROOT / "pipelines/presets/tiny.yaml"), help="rung 3 pipeline preset")
+    ap.add_argument("--train-set", action="append", default=[], metavar="K=V", help="rung 3 `vrt train sft` override")
+    ap.add_argument("--grpo", action="store_true", help="rung 3: GRPO after SFT, with its reward curve")
+    ap.add_argument("--grpo-set", action="append", default=[], metavar="K=V", help="rung 3 `vrt train grpo` override")
+    ap.add_argument("--work", default="", help="rung 3 work folder (default: a temporary one)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    preset = preset_with(args.preset, args.overrides)
+    run = Run(preset, steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed,
+              image_size=preset.sam_image_size)
+    for rung in args.rung or [1, 2]:
+        if rung == 1:
+            r = rung1(run)
+            _print_curve("rung 1 (SAM, box prompts)", r, f"  | box-fill {r['box_fill']:.3f}, all-shapes {r['all_shapes']:.3f}")
+        if rung == 2:
+            r = rung2(run)
+            held = scenes(run.seed + 1000, run.n_held, run.image_size)
+            _print_curve("rung 2 ([SEG], one object)", r, f"  | all-shapes {all_shapes_iou(held):.3f}, final CE {r['ce']:.3f}")
+        if rung == 3:
+            with tempfile.TemporaryDirectory(prefix="vrt-ladder-") as tmp:
+                work = Path(args.work or tmp).resolve()
+                work.mkdir(parents=True, exist_ok=True)
+                rung3(args, work)
+
+
+if __name__ == "__main__":
+    main()
