@@ -224,7 +224,7 @@ def grpo_step(ctx: Ctx) -> None:
                  f"grpo.dataset={data}", f"grpo.output={tmp / 'out'}", f"init_from={tmp / 'model'}"]
     job = load_grpo_config(ctx.model if ctx.cpu else ctx.preset, overrides)
     recipe = GRPORecipe({"raw": job.raw, "source": job.source, "run_dir": str(tmp / "out" / "run"), "resume": "",
-                         "run_id": "", "tracking_uri": "", "dataset": str(data), "model_uri": str(tmp / "model"),
+                         "run_id": "", "tracking_uri": "", "datasets": [[str(data), 1.0]], "model_uri": str(tmp / "model"),
                          "launcher": "none"})
     try:
         start = time.perf_counter()
@@ -247,7 +247,7 @@ def predict(ctx: Ctx) -> None:
     import base64
     import io
 
-    from components.deploy.payload import Limits, parse_v1
+    from components.deploy.payload import Limits, decode_image, parse_v1
     from components.deploy.response import build_result
 
     model = arch.build(ctx.model, ctx.device, ctx.dtype).eval()
@@ -258,10 +258,11 @@ def predict(ctx: Ctx) -> None:
 
     def serve() -> dict:
         (query,) = parse_v1(payload, Limits())
+        image = decode_image(query)
         # what VrtPredictor.infer runs (its module needs kserve, which the GPU image lacks)
-        (trace,) = model.predict([query.image], [query.question], max_new_tokens=new_tokens, do_sample=False,
+        (trace,) = model.predict([image], [query.question], max_new_tokens=new_tokens, do_sample=False,
                                  batch_size=8)
-        return build_result(trace, query.image, query.overlay, {})
+        return build_result(trace, image, query.overlay, {})
 
     result = serve()  # warm-up
     times: list[float] = []

@@ -161,6 +161,12 @@ def _flag(value: Any, where: str) -> bool:
     return value
 
 
+def model_tokens(tokenizer: Any) -> tuple[str, ...]:
+    """Every special token of the tokenizer (chat control, vision, [SEG]): none may appear in a question."""
+    special = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
+    return tuple(sorted(special | set(tokenizer.all_special_tokens)))
+
+
 def parse_v1(body: Any, limits: Limits, forbidden: tuple[str, ...] = ()) -> list[Query]:
     """`{"instances": [{"image_b64", "question", "overlay"?}]}` -> queries."""
     if not isinstance(body, dict) or "instances" not in body:

@@ -30,7 +30,15 @@ from kserve.errors import InferenceError, InvalidInput
 from components.deploy.batcher import MicroBatcher, ModelFailure
 from components.deploy.budget import PixelBudget
 from components.deploy.loader import resolve_model_dir
-from components.deploy.payload import BadRequest, Limits, Query, decode_image, parse_v1, parse_v2
+from components.deploy.payload import (
+    BadRequest,
+    Limits,
+    Query,
+    decode_image,
+    model_tokens,
+    parse_v1,
+    parse_v2,
+)
 from components.deploy.response import build_result
 
 log = logging.getLogger(__name__)
@@ -57,12 +65,6 @@ class InferenceConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if not 0 <= self.budget_wait_s <= 600:
             raise ValueError(f"budget_wait_s must be within 0..600 seconds, got {self.budget_wait_s!r}")
-
-
-def model_tokens(tokenizer: Any) -> tuple[str, ...]:
-    """Every special token of the tokenizer (chat control, vision, [SEG]): none may appear in a question."""
-    special = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
-    return tuple(sorted(special | set(tokenizer.all_special_tokens)))
 
 
 @dataclass

@@ -50,26 +50,32 @@ class VrtModel(PythonModel):
         from models import RSa2VA
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        from components.deploy.payload import Limits, model_tokens
+
         self.model = RSa2VA.from_pretrained(context.artifacts["weights"]).to(device).eval()
-        self.max_new_tokens = int((context.model_config or {}).get("max_new_tokens", 256))
+        # the server's own limits: the preset's image side, and no model token in a question
+        self.limits = Limits(max_image_side=self.model.processor.settings.max_image_side)
+        self.forbidden = model_tokens(self.model.processor.tokenizer)
+        self.max_new_tokens = int((context.model_config or {}).get("max_new_tokens", 0))  # 0: the preset's budget
 
     def predict(self, context, model_input, params: dict | None = None):
         import pandas as pd
 
-        from components.deploy.payload import BadRequest, Limits, parse_v1
+        from components.deploy.payload import BadRequest, decode_image, parse_v1
         from components.deploy.response import build_result
 
         start = time.perf_counter()
         try:
-            queries = parse_v1({"instances": _records(model_input)}, Limits())
+            queries = parse_v1({"instances": _records(model_input)}, self.limits, self.forbidden)
+            images = [decode_image(q, f"image[{i}]") for i, q in enumerate(queries)]
         except BadRequest as e:
             raise mlflow.exceptions.MlflowException.invalid_parameter_value(str(e)) from e
         max_new_tokens = int((params or {}).get("max_new_tokens", self.max_new_tokens))
         traces = self.model.predict(
-            [q.image for q in queries], [q.question for q in queries], max_new_tokens=max_new_tokens, do_sample=False
+            images, [q.question for q in queries], max_new_tokens=max_new_tokens, do_sample=False
         )
         timings = {"predict_ms": round((time.perf_counter() - start) * 1000, 3)}
-        results = [build_result(t, q.image, q.overlay, timings) for t, q in zip(traces, queries, strict=True)]
+        results = [build_result(t, im, q.overlay, timings) for t, im, q in zip(traces, images, queries, strict=True)]
         return pd.DataFrame(
             {"text": [r["text"] for r in results], "objects": [json.dumps(r["objects"]) for r in results]}
         )

@@ -41,11 +41,12 @@ def tiny(mlflow_server, tmp_path_factory):
 
 def expected(model, max_new_tokens: int) -> dict:
     """What the model server's pre/post-processing makes of the input example."""
-    from components.deploy.payload import Limits, parse_v1
+    from components.deploy.payload import Limits, decode_image, parse_v1
 
     [query] = parse_v1({"instances": [input_example()]}, Limits())
-    [trace] = model.predict([query.image], [query.question], max_new_tokens=max_new_tokens, do_sample=False)
-    result = build_result(trace, query.image, False, {})
+    image = decode_image(query)
+    [trace] = model.predict([image], [query.question], max_new_tokens=max_new_tokens, do_sample=False)
+    result = build_result(trace, image, False, {})
     return {"text": result["text"], "objects": json.dumps(result["objects"])}
 
 
