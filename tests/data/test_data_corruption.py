@@ -250,3 +250,15 @@ def test_length_crc_mismatch_reports_the_unreadable_tail(tmp_path, capsys):
     (entry,) = _quarantine(tmp_path / "out")
     assert entry["reason"] == "crc_mismatch" and (entry["tail_bytes"], entry["tail_records"]) == (tail, 8)
     assert "about 8 record(s) lost" in " ".join(capsys.readouterr().err.split())
+
+
+def test_empty_image_feature_is_quarantined(tmp_path):
+    ((_, scene, qa, _),) = list(items(3, "vrt-bench", 1, SIZE))
+    good = _pool_features("good", scene, qa)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    empty = encode_example(good | {"key": "empty", "image": b""})
+    (raw / "vrt_eval.tfrecord").write_bytes(tfrecord.frame(encode_example(good)) + tfrecord.frame(empty))
+    m = prepare(PrepareConfig("vrt-bench", str(raw), str(tmp_path / "out")))
+    assert (m.counts, m.quarantine_reasons) == ({"input": 2, "written": 1, "quarantined": 1}, {"undecodable_image": 1})
+    assert _quarantine(tmp_path / "out") == [{"key": "empty", "reason": "undecodable_image", "detail": "image bytes are empty"}]
