@@ -18,7 +18,6 @@ them: a file changed, missing, or present without being listed refuses the check
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from components.sft.config import RESUME_LATEST
 from vrt import storage
+from vrt.data.fetch import file_sha256
 from vrt.errors import UserError
 
 STATE_FILE = "state.json"
@@ -84,14 +84,6 @@ def resolve_resume(resume_from: str, output: str, section: str = "sft") -> str:
     return resume_from
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _files(directory: Path) -> dict[str, Path]:
     """Every file under `directory` but the sha256 manifests, by '/'-separated relative name."""
     return {
@@ -103,7 +95,7 @@ def _files(directory: Path) -> dict[str, Path]:
 
 def write_manifest(directory: Path, rank: int) -> None:
     """`sha256_rank<R>.json`: the sha256 of every file this rank put in its checkpoint directory (call last)."""
-    listing = {name: _sha256(path) for name, path in _files(directory).items()}
+    listing = {name: file_sha256(path) for name, path in _files(directory).items()}
     (directory / f"sha256_rank{rank}.json").write_text(json.dumps(listing, indent=1, sort_keys=True))
 
 
@@ -135,7 +127,7 @@ def verify_manifest(directory: Path) -> None:
     problems += [
         f"{n} does not match its sha256"
         for n in sorted(set(present) & set(allowed))
-        if _sha256(present[n]) not in allowed[n]
+        if file_sha256(present[n]) not in allowed[n]
     ]
     if problems:
         raise UserError(
