@@ -19,6 +19,10 @@ from evaluation.report import ReportData, render_report
 from evaluation.vrt_bench import VRTGroundTruth, score_vrt
 
 BENCHES = ("vrt-bench", "reasonseg")
+# Each benchmark's headline metrics and the prefix its metrics carry where several benchmarks' metrics
+# meet (MLflow runs, registered versions, the promotion gate): `vrt_bench/A-mIoU`, `reasonseg/gIoU`.
+HEADLINE = {"vrt-bench": ("R-LQ", "R-SQ", "A-mIoU", "A-LQ", "A-SQ"), "reasonseg": ("gIoU", "cIoU")}
+NAMESPACE = {"vrt-bench": "vrt_bench", "reasonseg": "reasonseg"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,13 @@ def flat_metrics(metrics_json: dict) -> dict[str, float]:
         )
     out.update({f"count/{k}": float(v) for k, v in metrics_json["counts"].items()})
     return out
+
+
+def namespaced(bench: str, flat: dict[str, float]) -> dict[str, float]:
+    """`flat` metrics of `bench` under its namespace (`R-LQ/visf` -> `vrt_bench/R-LQ/visf`)."""
+    if bench not in NAMESPACE:
+        raise ValueError(f"unknown benchmark {bench!r}: use one of {', '.join(BENCHES)}")
+    return {f"{NAMESPACE[bench]}/{k}": v for k, v in flat.items()}
 
 
 def score(

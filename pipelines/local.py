@@ -32,9 +32,11 @@ class LocalRun:
     endpoint: str  # the model server's base URL (left running on loopback)
     model_uri: str  # models:/NAME/VERSION
     alias: str  # champion or challenger
-    metrics_path: str  # flat metrics JSON of the evaluate step
-    report_path: str  # report.html
+    metrics_path: str  # flat VRT-Bench metrics JSON of its evaluate step
+    report_path: str  # its report.html
     server_name: str
+    reasonseg_metrics_path: str  # the same for ReasonSeg
+    reasonseg_report_path: str
 
 
 def run_local(
@@ -92,4 +94,5 @@ def _run(settings: PipelineSettings, preset: str, work: str, pipeline_root: str,
     return LocalRun(
         work, pipeline_root, run.info.run_id, time.monotonic() - start, outputs["endpoint"], outputs["model_uri"],
         outputs["alias"], outputs["metrics"].path, outputs["report"].path, settings.deploy.name,
+        outputs["reasonseg_metrics"].path, outputs["reasonseg_report"].path,
     )

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import yaml
 
+from components.register.gate import BENCH_OF, GateConfig
+from evaluation.reasonseg import ReasonSegOptions
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 RUNTIMES = ("local", "kubernetes")
 TOP_LEVEL = ("work_uri", "runtime", "cache_training")
 REVISION = re.compile(r"[0-9a-f]{40}")
+GUARDS_HINT = "set register.guards to {benchmark: {metric: allowed drop}}, e.g. {reasonseg: {gIoU: 0.02}}"
 
 
 @dataclass(frozen=True)
@@ -34,35 +37,83 @@ class DataSettings:
     train_from: str = "hf://datasets/HarborYuan/VisualReasoningTracer"
     bench_from: str = "hf://datasets/HarborYuan/VRT-Eval"
     revision: str = ""  # sources only; "" compiles, and the dataset step refuses to run without one
+    reasonseg_from: str = "hf://datasets/Ricky06662/ReasonSeg_test"  # the second benchmark (another repo)
+    reasonseg_revision: str = ""  # its own commit (same rule as `revision`)
 
     def __post_init__(self) -> None:
         if self.n_train < 1 or self.n_bench < 1:
             raise UserError(f"data.n_train and data.n_bench must be >= 1, got {self.n_train}, {self.n_bench}")
-        if not self.generated and self.revision and not REVISION.fullmatch(self.revision):
-            raise UserError(
-                f"data.revision {self.revision!r} is not a commit sha: pin the dataset revision with "
-                "--param data.revision=<40-hex sha> (see the dataset's commit history on the hub)"
-            )
+        for name in ("revision", "reasonseg_revision"):
+            value = getattr(self, name)
+            if not self.generated and value and not REVISION.fullmatch(value):
+                raise UserError(
+                    f"data.{name} {value!r} is not a commit sha: pin the dataset revision with "
+                    f"--param data.{name}=<40-hex sha> (see the dataset's commit history on the hub)"
+                )
 
 
 @dataclass(frozen=True)
 class EvaluateSettings:
     max_new_tokens: int = 0  # 0: the model's own budget (its preset's; 2048 for the real presets)
     batch_size: int = 4
-    limit: int = 0  # 0: the whole benchmark
+    limit: int = 0  # 0: the whole benchmark (each of them)
+    reasonseg_empty: str = "one"  # ReasonSeg scoring rules (evaluation/reasonseg.py; `vrt eval score --empty/--ignore`)
+    reasonseg_ignore: str = "foreground"
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0 or self.batch_size < 1 or self.limit < 0:
             raise UserError("evaluate.batch_size must be >= 1, evaluate.max_new_tokens and evaluate.limit >= 0")
+        try:
+            ReasonSegOptions(self.reasonseg_empty, self.reasonseg_ignore)
+        except ValueError as e:
+            raise UserError(f"evaluate.reasonseg_{str(e).split()[0]}: {e}") from None
+
+
+def _default_guards() -> dict:
+    return {"vrt_bench": {"R-LQ": 0.02}, "reasonseg": {"gIoU": 0.02, "cIoU": 0.02}}
 
 
 @dataclass(frozen=True)
 class RegisterSettings:
+    """The promotion gate (components/register/gate.py): `primary` (benchmark/metric) must gain `margin`
+    over the champion's; no guard of either benchmark may drop by more than its allowed drop."""
+
     model_name: str = ""  # default: vrt-<preset>
-    primary: str = "A-mIoU"
+    primary: str = "vrt_bench/A-mIoU"
     margin: float = 0.01
-    guards: str = "R-LQ"  # comma-separated
+    # {benchmark: {metric: allowed drop}} (a null drop: `tolerance`), or "bench/metric[=drop],..."
+    guards: dict | str = field(default_factory=_default_guards)
     tolerance: float = 0.02
+
+    def __post_init__(self) -> None:
+        self.gate()
+
+    def gate(self) -> GateConfig:
+        """The gate's config; UserError saying what to set when a benchmark, metric or number is wrong."""
+        try:
+            if isinstance(self.guards, str):
+                return GateConfig.from_values(self.primary, self.margin, self.guards, self.tolerance)
+            names, own = _guard_table(self.guards)
+            return GateConfig(self.primary, self.margin, names, self.tolerance, own)
+        except ValueError as e:
+            raise UserError(f"register: {str(e).removeprefix('gate: ')}") from None
+
+
+def _guard_table(guards: object) -> tuple[tuple[str, ...], dict]:
+    """Guard names and their own allowed drops from {benchmark: {metric: drop or null}}."""
+    if not isinstance(guards, dict):
+        raise UserError(f"register: guards is {guards!r}: {GUARDS_HINT}")
+    names, own = [], {}
+    for bench, metrics in guards.items():
+        if bench not in BENCH_OF:
+            raise UserError(f"register: guards.{bench}: unknown benchmark; use {' or '.join(BENCH_OF)}")
+        if not isinstance(metrics, dict):
+            raise UserError(f"register: guards.{bench} is {metrics!r}: {GUARDS_HINT}")
+        for metric, drop in metrics.items():
+            names.append(f"{bench}/{metric}")
+            if drop is not None:
+                own[f"{bench}/{metric}"] = drop
+    return tuple(names), own
 
 
 @dataclass(frozen=True)
@@ -115,6 +166,17 @@ def _build(cls, values: dict, where: str):
     return cls(**values)
 
 
+def _set_path(values: dict, path: list[str], value, key: str) -> None:
+    """values[a][b]... = value for the path a.b... of an override (nested keys: register.guards.reasonseg.gIoU)."""
+    for part in path[:-1]:
+        inner = values.get(part) or {}
+        if not isinstance(inner, dict):
+            raise UserError(f"pipeline parameter {key!r}: {part} is not a mapping here; set {part} whole instead")
+        values[part] = dict(inner)
+        values = values[part]
+    values[path[-1]] = value
+
+
 def load_settings(preset: str, overrides: dict | None = None) -> PipelineSettings:
     """Settings of `preset`, with `overrides` such as {"data.n_train": 8, "work_uri": "s3://b/p"}."""
     sections = {"data": DataSettings, "evaluate": EvaluateSettings, "register": RegisterSettings, "deploy": DeploySettings}
@@ -124,7 +186,7 @@ def load_settings(preset: str, overrides: dict | None = None) -> PipelineSetting
     for key, value in (overrides or {}).items():
         section, dot, rest = key.partition(".")
         if dot and section in sections:
-            values[section][rest] = value
+            _set_path(values[section], rest.split("."), value, key)
         elif key in TOP_LEVEL:
             top[key] = value
         else:

@@ -1,5 +1,5 @@
 """What a local pipeline run produced, printed at the end of `vrt pipeline run --local`: datasets,
-VRT-Bench metrics, the learning curves (PNG), the registered version and its alias, the endpoint, one
+VRT-Bench and ReasonSeg metrics (with ReasonSeg's scoring rules and their counts), the learning curves (PNG), the registered version and its alias, the endpoint, one
 real request and its answer, and an overlay PNG of that answer's masks.
 """
 
@@ -12,19 +12,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from evaluation.score import HEADLINE
 from pipelines.local import LocalRun
 from vrt import storage
 from vrt.data.manifest import read_manifest
 from vrt.data.reader import read_table
 
-METRICS = ("R-LQ", "R-SQ", "A-mIoU", "A-LQ", "A-SQ")
+METRICS = HEADLINE["vrt-bench"]
+REASONSEG_COUNTS = ("samples", "scored_samples", "empty_rule_samples", "ignore_rule_samples",
+                    "predictions_without_answer_span")
 
 
 def dataset_table(run: LocalRun) -> Table:
     table = Table(title="Datasets", caption=storage.join(run.work_uri, "datasets"))
     for col in ("dataset", "source", "input", "written", "quarantined", "shards"):
         table.add_column(col)
-    for name in ("train", "bench"):
+    for name in ("train", "bench", "reasonseg"):
         m = read_manifest(storage.join(run.work_uri, "datasets", name))
         c = m.counts
         table.add_row(name, m.source, str(c["input"]), str(c["written"]), str(c["quarantined"]), str(len(m.shards)))
@@ -39,6 +42,31 @@ def metrics_table(metrics: dict[str, float]) -> Table:
         cells = [metrics.get(f"{m}{cls}") for m in METRICS]
         table.add_row(cls.lstrip("/") or "all", *("-" if v is None else f"{100 * v:.1f}" for v in cells))
     return table
+
+
+def reasonseg_table(metrics: dict[str, float], run_params: dict[str, str]) -> Table:
+    """gIoU / cIoU (%) and how many samples each scoring rule touched (`--empty` / `--ignore`)."""
+    rules = f"empty={run_params.get('reasonseg_empty', '?')}, ignore={run_params.get('reasonseg_ignore', '?')}"
+    table = Table(title="ReasonSeg (the trained model, %)", caption=f"scoring rules: {rules}")
+    for col in ("gIoU", "cIoU", *(c.replace("_", " ") for c in REASONSEG_COUNTS)):
+        table.add_column(col, justify="right")
+    scores = [metrics.get(m) for m in HEADLINE["reasonseg"]]
+    counts = [metrics.get(f"count/{c}") for c in REASONSEG_COUNTS]
+    table.add_row(*("-" if v is None else f"{100 * v:.1f}" for v in scores),
+                  *("-" if v is None else str(int(v)) for v in counts))
+    return table
+
+
+def reasonseg_params(run: LocalRun) -> dict[str, str]:
+    """The ReasonSeg evaluate step's MLflow params (its scoring rules), from the pipeline's child runs."""
+    from mlflow import MlflowClient
+
+    from pipelines.curves import step_runs
+    from vrt import tracking
+
+    client = MlflowClient(tracking.tracking_uri())
+    run_id = step_runs(client, run.mlflow_run_id).get("evaluate-reasonseg")
+    return dict(client.get_run(run_id).data.params) if run_id else {}
 
 
 def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | None]:
@@ -86,6 +114,8 @@ def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     console.print(dataset_table(run))
     console.print(metrics_table(json.loads(Path(run.metrics_path).read_text())))
     console.print(f"report: {run.report_path}")
+    console.print(reasonseg_table(json.loads(Path(run.reasonseg_metrics_path).read_text()), reasonseg_params(run)))
+    console.print(f"report: {run.reasonseg_report_path}")
     curves = learning_curves(run, out_dir)
     if curves:
         console.print(f"learning curves: {curves.resolve()} (also an artifact of the MLflow run)")

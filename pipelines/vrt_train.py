@@ -1,11 +1,13 @@
-"""The VRT training pipeline (KFP v2): dataset -> sft -> grpo -> predict -> evaluate -> register -> deploy.
+"""The VRT training pipeline (KFP v2): dataset -> sft -> grpo -> predict + evaluate (VRT-Bench and ReasonSeg)
+-> register (gated on both) -> deploy.
 
 Compile:  vrt pipeline compile --preset 4b --out vrt_train_4b.yaml
 Run here: vrt pipeline run --local            (kfp.local SubprocessRunner, generated data)
 
 The pipeline is built per preset (`build_pipeline`); the preset sets the defaults of the run-time
-parameters (data sources and revision, sample limits, `sft_overrides` / `grpo_overrides` lists of
-`key=value`), so one compiled YAML serves many runs. All Kubernetes wiring is here:
+parameters (data sources and revisions, sample limits, `sft_overrides` / `grpo_overrides` lists of
+`key=value`), so one compiled YAML serves many runs. Each benchmark has its own dataset, predict and
+evaluate tasks (KFP Metrics + HTML each); register gets both metric sets. All Kubernetes wiring is here:
 `wire_platform` hands every step the chart's ConfigMap and Secrets as environment variables
 (vrt/k8s/platform.py is the list) and its pod's namespace; `place_on_gpus` puts the GPU pool's
 placement on the GPU steps (the training steps are CPU launchers whose RayJob workers get it
@@ -74,15 +76,29 @@ class Outputs(NamedTuple):
     endpoint: str
     model_uri: str
     alias: str
-    metrics: dsl.Metrics
+    metrics: dsl.Metrics  # VRT-Bench
     report: dsl.HTML
+    reasonseg_metrics: dsl.Metrics
+    reasonseg_report: dsl.HTML
+
+
+class Sources(NamedTuple):
+    """Where the chain's datasets come from (run-time parameters of the pipeline)."""
+
+    train_from: str
+    bench_from: str
+    revision: str
+    reasonseg_from: str
+    reasonseg_revision: str
 
 
 def build_pipeline(settings: PipelineSettings) -> Callable:
     """The pipeline function for one preset's settings (generated data or the Hugging Face sources)."""
     data = settings.data
     chain = _chain(settings)
-    description = f"VRT: dataset -> sft -> grpo -> evaluate -> register -> deploy (preset {settings.preset})."
+    description = (
+        f"VRT: dataset -> sft -> grpo -> evaluate (VRT-Bench, ReasonSeg) -> register -> deploy (preset {settings.preset})."
+    )
 
     if data.generated:
 
@@ -97,15 +113,15 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
             sft_overrides: list = [],  # noqa: B006 (KFP reads the default; never mutated)
             grpo_overrides: list = [],  # noqa: B006
         ) -> Outputs:
-            """Generated data (vrt data synth) of n_train/n_bench samples, then the chain."""
+            """Generated data (vrt data synth) of n_train samples and n_bench per benchmark, then the chain."""
             raw = synth_data(
                 out_uri=f"{work_uri}/raw", n_train=n_train, n_bench=n_bench, seed=seed, image_size=image_size
             ).set_display_name("generate data")
             _finish(settings, raw)
-            return chain(
-                work_uri, f"{raw.output}/{data.train_source}", f"{raw.output}/vrt-bench", "", eval_limit,
-                sft_overrides, grpo_overrides,
+            sources = Sources(
+                f"{raw.output}/{data.train_source}", f"{raw.output}/vrt-bench", "", f"{raw.output}/reasonseg", ""
             )
+            return chain(work_uri, sources, eval_limit, sft_overrides, grpo_overrides)
 
         return vrt_train
 
@@ -115,12 +131,16 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
         train_from: str = data.train_from,
         bench_from: str = data.bench_from,
         revision: str = data.revision,
+        reasonseg_from: str = data.reasonseg_from,
+        reasonseg_revision: str = data.reasonseg_revision,
         eval_limit: int = settings.evaluate.limit,
         sft_overrides: list = [],  # noqa: B006
         grpo_overrides: list = [],  # noqa: B006
     ) -> Outputs:
-        """The sources at a pinned revision (a 40-hex commit: the dataset step refuses anything else)."""
-        return chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides)
+        """The sources at pinned revisions (40-hex commits: the dataset step refuses anything else);
+        `revision` pins train_from and bench_from, `reasonseg_revision` the ReasonSeg repository."""
+        sources = Sources(train_from, bench_from, revision, reasonseg_from, reasonseg_revision)
+        return chain(work_uri, sources, eval_limit, sft_overrides, grpo_overrides)
 
     return vrt_train
 
@@ -133,20 +153,42 @@ def _finish(settings: PipelineSettings, task: dsl.PipelineTask, kind: str = "dat
     return task
 
 
+class Bench(NamedTuple):
+    """One benchmark's tasks: its dataset, the model's predictions on it, their scores."""
+
+    dataset: dsl.PipelineTask
+    predict: dsl.PipelineTask
+    score: dsl.PipelineTask
+
+
+def _benchmark(settings: PipelineSettings, bench: str, from_uri, revision, work_uri, model, eval_limit) -> Bench:
+    """Dataset, predict and evaluate tasks of `bench` (vrt-bench or reasonseg) for `model`."""
+    ev, folder = settings.evaluate, "bench" if bench == "vrt-bench" else bench
+    dataset = prepare_dataset(
+        source=bench, from_uri=from_uri, out_uri=f"{work_uri}/datasets/{folder}", revision=revision,
+        runtime=settings.runtime,
+    ).set_display_name(f"dataset: {bench}")
+    predict_task = predict(
+        model=model, dataset=dataset.outputs["dataset"], batch_size=ev.batch_size,
+        max_new_tokens=ev.max_new_tokens, limit=eval_limit,
+    ).set_display_name(f"evaluate: predict {bench}")
+    rules = {"empty": ev.reasonseg_empty, "ignore": ev.reasonseg_ignore} if bench == "reasonseg" else {}
+    score = evaluate(
+        bench=bench, dataset=dataset.outputs["dataset"], predictions=predict_task.outputs["predictions"], **rules
+    ).set_display_name(f"evaluate: score {bench}")
+    return Bench(dataset, predict_task, score)
+
+
 def _chain(settings: PipelineSettings) -> Callable:
     """The steps after the data source, as a function of the pipeline's run-time parameters."""
-    ev, reg, dep = settings.evaluate, settings.register, settings.deploy
+    reg, dep = settings.register, settings.deploy
     gpu = gpu_settings(settings.preset)
 
-    def chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides) -> Outputs:
+    def chain(work_uri, sources: Sources, eval_limit, sft_overrides, grpo_overrides) -> Outputs:
         train = prepare_dataset(
-            source=settings.data.train_source, from_uri=train_from, out_uri=f"{work_uri}/datasets/train",
-            revision=revision, runtime=settings.runtime,
+            source=settings.data.train_source, from_uri=sources.train_from, out_uri=f"{work_uri}/datasets/train",
+            revision=sources.revision, runtime=settings.runtime,
         ).set_display_name("dataset: train")
-        bench = prepare_dataset(
-            source="vrt-bench", from_uri=bench_from, out_uri=f"{work_uri}/datasets/bench", revision=revision,
-            runtime=settings.runtime,
-        ).set_display_name("dataset: bench")
         sft_task = sft(
             config=settings.preset, output=f"{work_uri}/sft", overrides=sft_overrides,
             dataset=train.outputs["dataset"], runtime=settings.runtime,
@@ -155,17 +197,16 @@ def _chain(settings: PipelineSettings) -> Callable:
             config=settings.preset, output=f"{work_uri}/grpo", overrides=grpo_overrides,
             dataset=train.outputs["dataset"], init_model=sft_task.outputs["model"], runtime=settings.runtime,
         ).set_display_name("grpo")
-        predict_task = predict(
-            model=grpo_task.outputs["model"], dataset=bench.outputs["dataset"], batch_size=ev.batch_size,
-            max_new_tokens=ev.max_new_tokens, limit=eval_limit,
-        ).set_display_name("evaluate: predict")
-        score = evaluate(
-            bench="vrt-bench", dataset=bench.outputs["dataset"], predictions=predict_task.outputs["predictions"]
-        ).set_display_name("evaluate: score")
+        model = grpo_task.outputs["model"]
+        vrt = _benchmark(settings, "vrt-bench", sources.bench_from, sources.revision, work_uri, model, eval_limit)
+        rs = _benchmark(
+            settings, "reasonseg", sources.reasonseg_from, sources.reasonseg_revision, work_uri, model, eval_limit
+        )
         registered = register(
-            model=grpo_task.outputs["model"], metrics=score.outputs["metrics"], dataset=train.outputs["dataset"],
-            bench_dataset=bench.outputs["dataset"], model_name=settings.model_name, primary=reg.primary,
-            margin=reg.margin, guards=reg.guards, tolerance=reg.tolerance,
+            model=model, metrics=vrt.score.outputs["metrics"], dataset=train.outputs["dataset"],
+            bench_dataset=vrt.dataset.outputs["dataset"], reasonseg_metrics=rs.score.outputs["metrics"],
+            reasonseg_dataset=rs.dataset.outputs["dataset"], model_name=settings.model_name, primary=reg.primary,
+            margin=reg.margin, guards=reg.gate().guard_spec(), tolerance=reg.tolerance,
             pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("register")
         served = deploy(
@@ -173,32 +214,35 @@ def _chain(settings: PipelineSettings) -> Callable:
             namespace=dep.namespace, canary_percent=dep.canary_percent, deployment_mode=dep.deployment_mode,
             gpus=gpu["accelerator_limit"], timeout_s=dep.timeout_s,
         ).set_display_name("deploy")
-        _hygiene(settings, gpu, train, bench, sft_task, grpo_task, predict_task, score, registered, served)
+        _hygiene(settings, gpu, train, (vrt, rs), sft_task, grpo_task, registered, served)
         return Outputs(
             endpoint=served.output, model_uri=registered.outputs["model_uri"], alias=registered.outputs["alias"],
-            metrics=score.outputs["metrics"], report=score.outputs["report"],
+            metrics=vrt.score.outputs["metrics"], report=vrt.score.outputs["report"],
+            reasonseg_metrics=rs.score.outputs["metrics"], reasonseg_report=rs.score.outputs["report"],
         )
 
     return chain
 
 
-def _hygiene(settings: PipelineSettings, gpu: dict, train, bench, sft_task, grpo_task, predict_task, score,
+def _hygiene(settings: PipelineSettings, gpu: dict, train, benches: tuple[Bench, ...], sft_task, grpo_task,
              registered, served) -> None:
     """Caching, retries, sizing, platform env and GPU placement of every task of the chain."""
-    for task in (train, bench, score):
+    datasets = (train, *(b.dataset for b in benches))
+    for task in (*datasets, *(b.score for b in benches)):
         task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
-    predict_task.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2.0, backoff_max_duration="600s")
+    for b in benches:
+        b.predict.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2.0, backoff_max_duration="600s")
     # Side effects (registry, serving) and training never come from the cache unless a run asks
     # (`settings.cache_training`): a cached GRPO step would reuse last week's model silently.
     for task in (registered, served, *(() if settings.cache_training else (sft_task, grpo_task))):
         task.set_caching_options(False)
-    for task, kind in ((train, "launcher"), (bench, "launcher"), (sft_task, "launcher"), (grpo_task, "launcher"),
-                       (predict_task, "evaluate"), (score, "evaluate"), (registered, "register"),
-                       (served, "launcher")):
+    kinds = [(t, "launcher") for t in (*datasets, sft_task, grpo_task, served)]
+    kinds += [(t, "evaluate") for b in benches for t in (b.predict, b.score)] + [(registered, "register")]
+    for task, kind in kinds:
         _finish(settings, task, kind)
     if settings.runtime == "kubernetes":
-        for task in (train, bench):  # the conversion itself runs in the RayJob (its raw cache is on S3)
+        for task in datasets:  # the conversion itself runs in the RayJob (its raw cache is on S3)
             kubernetes.empty_dir_mount(task, volume_name="scratch", mount_path="/tmp", size_limit=LAUNCHER_SCRATCH)
         kubernetes.add_pod_label(served, "vrt.io/role", "deployer")  # admitted by the predictor's NetworkPolicy
-    for task in (sft_task, grpo_task, predict_task):
+    for task in (sft_task, grpo_task, *(b.predict for b in benches)):
         place_on_gpus(task, gpu)

@@ -55,10 +55,10 @@ def evaluate(
         bench: vrt-bench or reasonseg.
         dataset: Benchmark Dataset pointer (ground truth).
         predictions: Predictions JSONL of the predict step (or of any model writing that format).
-        metrics: Output: every metric (R-LQ, R-SQ, A-mIoU, ..., per class).
+        metrics: Output: every metric (VRT-Bench: R-LQ, R-SQ, A-mIoU, ..., per class; ReasonSeg: gIoU, cIoU) and counts.
         report: Output: HTML report with per-sample cards.
-        empty: ReasonSeg: how an empty ground truth scores (one or skip).
-        ignore: ReasonSeg: pixels ignored when scoring (foreground or none).
+        empty: ReasonSeg: how a sample with empty GT and prediction scores (one or drop).
+        ignore: ReasonSeg: a GT ignore region counts as foreground or is excluded (foreground or exclude).
         cards: Sample cards in the report.
         sam_model_uri: SAM 2 for box-mode predictions (model dir, s3:// or models:/NAME@ALIAS).
     """

@@ -3,7 +3,9 @@
     flat = evaluate_step("vrt-bench", "dataset.json", "predictions.jsonl", "report.html")
 
 `dataset.json` is the Dataset artifact (a JSON pointer with at least {"uri": ...});
-returns the flat metrics (`R-LQ`, `R-LQ/visf`, `count/samples`, ...) for KFP Metrics.
+returns the flat metrics (`R-LQ`, `R-LQ/visf`, `count/samples`, ...) for KFP Metrics (one Metrics
+artifact per benchmark). In MLflow (run `evaluate-<bench>`) they carry the benchmark's namespace
+(`vrt_bench/R-LQ`, `reasonseg/gIoU`), so the benchmarks of one pipeline run never collide.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from components.evaluate.scoring import score_uris
 from evaluation.reasonseg import ReasonSegOptions
-from evaluation.score import flat_metrics
+from evaluation.score import flat_metrics, namespaced
 from vrt.errors import UserError
 
 
@@ -31,14 +33,15 @@ def dataset_uri(pointer_path: str) -> str:
     return uri
 
 
-def log_to_mlflow(params: dict, flat: dict[str, float], metrics_json: dict, html: str) -> None:
-    """One `evaluate` run (nested under the pipeline's run): params, metrics, metrics.json and report.html."""
+def log_to_mlflow(bench: str, params: dict, flat: dict[str, float], metrics_json: dict, html: str) -> None:
+    """One `evaluate-<bench>` run (nested under the pipeline's run): params, the namespaced metrics,
+    metrics.json and report.html."""
     import mlflow
 
     from vrt.tracking import step_run
 
-    with step_run("evaluate", params=params):
-        mlflow.log_metrics(flat)
+    with step_run(f"evaluate-{bench}", params=params):
+        mlflow.log_metrics(namespaced(bench, flat))
         mlflow.log_text(json.dumps(metrics_json, indent=2, sort_keys=True), "metrics.json")
         mlflow.log_text(html, "report.html")
 
@@ -70,5 +73,5 @@ def evaluate_step(
         **{f"reasonseg_{k}": v for k, v in out.metrics_json["options"].items()},
         **({"sam_model": sam_model_uri} if sam_model_uri else {}),
     }
-    log_to_mlflow(params, flat, out.metrics_json, out.html)
+    log_to_mlflow(bench, params, flat, out.metrics_json, out.html)
     return flat

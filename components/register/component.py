@@ -18,9 +18,11 @@ def register(
     dataset: dsl.Input[dsl.Dataset],
     model_name: str,
     bench_dataset: dsl.Input[dsl.Dataset] = None,
-    primary: str = "A-mIoU",
+    reasonseg_metrics: dsl.Input[dsl.Metrics] = None,
+    reasonseg_dataset: dsl.Input[dsl.Dataset] = None,
+    primary: str = "vrt_bench/A-mIoU",
     margin: float = 0.01,
-    guards: str = "R-LQ",
+    guards: str = "vrt_bench/R-LQ",
     tolerance: float = 0.02,
     pipeline_run_id: str = "",
 ) -> NamedTuple("RegisterOutputs", [("model_uri", str), ("alias", str)]):
@@ -28,29 +30,37 @@ def register(
 
     Args:
         model: Model manifest of the training step (uri, sha256, lineage).
-        metrics: Evaluation metrics of the evaluate step (the gate reads `primary` and `guards`).
+        metrics: VRT-Bench metrics of its evaluate step (registered as vrt_bench/<name>).
         dataset: Training Dataset pointer (logged as the model's training input).
         model_name: Registered model name in MLflow (e.g. vrt-4b).
-        bench_dataset: Benchmark Dataset pointer (logged as the evaluation input).
-        primary: Metric that must beat the champion's by `margin`.
+        bench_dataset: VRT-Bench Dataset pointer (logged as the evaluation input).
+        reasonseg_metrics: ReasonSeg metrics of its evaluate step (registered as reasonseg/<name>).
+        reasonseg_dataset: ReasonSeg Dataset pointer (logged as the evaluation-reasonseg input).
+        primary: Metric (benchmark/name, e.g. vrt_bench/A-mIoU) that must beat the champion's by `margin`.
         margin: Required gain of `primary` over the champion.
-        guards: Comma-separated metrics that may not drop by more than `tolerance`.
-        tolerance: Allowed drop of each guard metric.
+        guards: Comma-separated metrics of either benchmark that may not drop by more than their
+            allowed drop: `name` (then `tolerance`) or `name=drop`, e.g. vrt_bench/R-LQ,reasonseg/gIoU=0.02.
+        tolerance: Allowed drop of a guard metric given without its own.
         pipeline_run_id: KFP run id, recorded as lineage.
     """
     from pathlib import Path
 
     from components.register.gate import GateConfig
     from components.register.step import artifact_values, register_model
+    from evaluation.score import namespaced
     from vrt.k8s.platform import check_step_env
 
     check_step_env()
     datasets = {"training": {"uri": dataset.uri, **artifact_values(dataset.path, dataset.metadata)}}
-    if bench_dataset is not None:
-        datasets["evaluation"] = {"uri": bench_dataset.uri, **artifact_values(bench_dataset.path, bench_dataset.metadata)}
+    values = namespaced("vrt-bench", artifact_values(metrics.path, metrics.metadata))
+    for role, pointer in (("evaluation", bench_dataset), ("evaluation-reasonseg", reasonseg_dataset)):
+        if pointer is not None:
+            datasets[role] = {"uri": pointer.uri, **artifact_values(pointer.path, pointer.metadata)}
+    if reasonseg_metrics is not None:
+        values.update(namespaced("reasonseg", artifact_values(reasonseg_metrics.path, reasonseg_metrics.metadata)))
     result = register_model(
         Path(model.path),
-        artifact_values(metrics.path, metrics.metadata),
+        values,
         model_name,
         GateConfig.from_values(primary, margin, guards, tolerance),
         datasets=datasets,

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from components.register.gate import Decision, GateConfig, decide
+from components.register.gate import Decision, GateConfig, decide, legacy_names
 from vrt.errors import UserError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -169,7 +169,12 @@ def gate(name: str, version: str, cfg: GateConfig) -> Decision:
     if current is not None and current.version == candidate.version:
         raise UserError(f"{name} version {version} is already the champion")
     try:
-        decision = decide(candidate.metrics, current.metrics if current else None, cfg)
+        decision = decide(
+            legacy_names(candidate.metrics),
+            legacy_names(current.metrics) if current else None,
+            cfg,
+            current.version if current else "",
+        )
     except ValueError as e:
         raise UserError(
             f"cannot gate {name} version {version}: {e}; register it with evaluation metrics"

@@ -7,7 +7,8 @@ digest and revision, pipeline run id) tags; then creates a model version from it
 Called by `components/register/component.py`; usable directly:
 
     from components.register.step import register_model
-    result = register_model(Path("model.json"), {"A-mIoU": 0.41, "R-LQ": 0.52}, "vrt-tiny", GateConfig())
+    result = register_model(Path("model.json"), {"vrt_bench/A-mIoU": 0.41, "vrt_bench/R-LQ": 0.52}, "vrt-tiny",
+                            GateConfig())
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from components.register import registry
-from components.register.gate import GateConfig
+from components.register.gate import GateConfig, legacy_names
 from vrt import storage
 from vrt.errors import UserError
 
@@ -147,7 +148,7 @@ def register_model(
 
     artifact = read_model_artifact(artifact_path)
     values = clean_metrics(metrics)
-    missing = [m for m in (cfg.primary, *cfg.guards) if m not in values]
+    missing = [m for m in (cfg.primary, *cfg.guards) if m not in legacy_names(values)]
     if missing:
         raise UserError(
             f"metrics lack {', '.join(missing)} (have: {', '.join(sorted(values)) or 'none'}); "

@@ -55,5 +55,6 @@ def test_register_then_deploy_with_kfp_local(tiny_model_dir, tmp_path, monkeypat
         os.kill(record["pid"], signal.SIGTERM)
     assert (tmp_path / ".vrt" / "mlflow.db").is_file()
     champion = registry.get_version("kfp-tiny", "champion")
-    assert (champion.version, champion.metrics) == ("1", {"A-mIoU": 0.3, "R-LQ": 0.4})
+    # the step's `metrics` are VRT-Bench's: registered under that benchmark's namespace
+    assert (champion.version, champion.metrics) == ("1", {"vrt_bench/A-mIoU": 0.3, "vrt_bench/R-LQ": 0.4})
     assert (champion.tags["vrt.dataset_manifest_sha256"], champion.tags["vrt.git_commit"]) == ("dsha", "g1")

@@ -43,7 +43,7 @@ NOT_FROM_CHART = {
        for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")},
 }
 ENV_READ = re.compile(r"""(?:environ\.get|environ\[|getenv)\(?\s*["']([A-Z0-9_]+)["']""")
-GPU_STEPS = ("exec-sft", "exec-grpo", "exec-predict")
+GPU_STEPS = ("exec-sft", "exec-grpo", "exec-predict", "exec-predict-2")
 
 
 @pytest.fixture(scope="module")

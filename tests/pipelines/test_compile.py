@@ -13,7 +13,7 @@ from vrt.errors import UserError
 from vrt.k8s.secrets import find_embedded_secrets
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-GPU_STEPS = ("exec-sft", "exec-grpo", "exec-predict")
+GPU_STEPS = ("exec-sft", "exec-grpo", "exec-predict", "exec-predict-2")
 
 
 def compiled(preset: str, tmp_path, **overrides) -> tuple[dict, dict]:
@@ -25,7 +25,8 @@ def compiled(preset: str, tmp_path, **overrides) -> tuple[dict, dict]:
 def test_tiny_chain_has_every_step_and_no_gpu(tmp_path):
     spec, platform = compiled("tiny", tmp_path)
     assert sorted(spec["root"]["dag"]["tasks"]) == [
-        "deploy", "evaluate", "grpo", "predict", "prepare-dataset", "prepare-dataset-2", "register", "sft", "synth-data",
+        "deploy", "evaluate", "evaluate-2", "grpo", "predict", "predict-2", "prepare-dataset", "prepare-dataset-2",
+        "prepare-dataset-3", "register", "sft", "synth-data",
     ]
     for executor in spec["deploymentSpec"]["executors"].values():
         assert "accelerator" not in executor["container"].get("resources", {})
@@ -109,7 +110,8 @@ def test_4b_task_hygiene(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     for name in ("sft", "grpo", "register", "deploy"):
         assert tasks[name]["cachingOptions"] == {}, name  # enableCache false
-    for name in ("prepare-dataset", "prepare-dataset-2", "predict", "evaluate"):
+    for name in ("prepare-dataset", "prepare-dataset-2", "prepare-dataset-3", "predict", "predict-2", "evaluate",
+                 "evaluate-2"):
         policy = tasks[name]["retryPolicy"]
         assert policy["maxRetryCount"] >= 2 and policy["backoffFactor"] == 2.0 and policy["backoffMaxDuration"] == "600s"
     for name, executor in spec["deploymentSpec"]["executors"].items():
@@ -117,7 +119,7 @@ def test_4b_task_hygiene(tmp_path):
         assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res), name
         assert "pip install" not in "\n".join(executor["container"]["command"]), name
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for name in ("exec-prepare-dataset", "exec-prepare-dataset-2"):
+    for name in ("exec-prepare-dataset", "exec-prepare-dataset-2", "exec-prepare-dataset-3"):
         assert k8s[name]["emptyDirMounts"] == [{"mountPath": "/tmp", "sizeLimit": "1Gi", "volumeName": "scratch"}]
         # a launcher: conversion runs as Ray tasks of the RayJob it creates (components/dataset/launch.py)
         assert spec["deploymentSpec"]["executors"][name]["container"]["resources"]["resourceMemoryLimit"] == "4Gi"
@@ -135,3 +137,33 @@ def test_training_caching_can_be_asked_for(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["sft"]["cachingOptions"] == tasks["grpo"]["cachingOptions"] == {"enableCache": True}
     assert tasks["register"]["cachingOptions"] == tasks["deploy"]["cachingOptions"] == {}
+
+
+@pytest.mark.parametrize("preset", ["tiny", "4b"])
+def test_both_benchmarks_are_predicted_scored_and_gated(preset, tmp_path):
+    """VRT-Bench and ReasonSeg each: dataset -> predict (the GRPO model) -> evaluate (Metrics + HTML);
+    register reads both metric sets and the gate's guards of both benchmarks; both reach the outputs."""
+    spec, _ = compiled(preset, tmp_path)
+    tasks = spec["root"]["dag"]["tasks"]
+    for dataset, pred, score, bench in (("prepare-dataset-2", "predict", "evaluate", "vrt-bench"),
+                                        ("prepare-dataset-3", "predict-2", "evaluate-2", "reasonseg")):
+        assert tasks[dataset]["inputs"]["parameters"]["source"] == {"runtimeValue": {"constant": bench}}
+        assert tasks[pred]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]["producerTask"] == dataset
+        assert tasks[pred]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "grpo"
+        inputs = tasks[score]["inputs"]
+        assert inputs["parameters"]["bench"] == {"runtimeValue": {"constant": bench}}
+        assert inputs["artifacts"]["predictions"]["taskOutputArtifact"]["producerTask"] == pred
+        assert tasks[score]["taskInfo"]["name"] == f"evaluate: score {bench}"
+    rules = tasks["evaluate-2"]["inputs"]["parameters"]
+    assert (rules["empty"], rules["ignore"]) == ({"runtimeValue": {"constant": "one"}},
+                                                 {"runtimeValue": {"constant": "foreground"}})
+    reg = tasks["register"]["inputs"]
+    assert reg["artifacts"]["metrics"]["taskOutputArtifact"]["producerTask"] == "evaluate"
+    assert reg["artifacts"]["reasonseg_metrics"]["taskOutputArtifact"]["producerTask"] == "evaluate-2"
+    assert reg["artifacts"]["reasonseg_dataset"]["taskOutputArtifact"]["producerTask"] == "prepare-dataset-3"
+    assert reg["parameters"]["primary"] == {"runtimeValue": {"constant": "vrt_bench/A-mIoU"}}
+    assert reg["parameters"]["guards"] == {
+        "runtimeValue": {"constant": "vrt_bench/R-LQ=0.02,reasonseg/gIoU=0.02,reasonseg/cIoU=0.02"}
+    }
+    outputs = spec["root"]["outputDefinitions"]["artifacts"]
+    assert {"metrics", "report", "reasonseg_metrics", "reasonseg_report"} <= set(outputs)

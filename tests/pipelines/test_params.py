@@ -36,7 +36,10 @@ def test_every_pipeline_parameter_is_consumed_by_a_task(preset, tmp_path):
     params = set(spec["root"]["inputDefinitions"]["parameters"])
     assert params - consumed(spec) == set()
     expected = {"work_uri", "eval_limit", "sft_overrides", "grpo_overrides"}
-    expected |= {"train_from", "bench_from", "revision"} if preset == "4b" else {"n_train", "n_bench", "seed", "image_size"}
+    expected |= (
+        {"train_from", "bench_from", "revision", "reasonseg_from", "reasonseg_revision"}
+        if preset == "4b" else {"n_train", "n_bench", "seed", "image_size"}
+    )
     assert params == expected
 
 
@@ -48,9 +51,17 @@ def test_4b_compiles_without_a_revision_and_takes_it_per_run(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["sft"]["inputs"]["parameters"]["overrides"] == {"componentInputParameter": "sft_overrides"}
     assert tasks["grpo"]["inputs"]["parameters"]["overrides"] == {"componentInputParameter": "grpo_overrides"}
-    assert tasks["predict"]["inputs"]["parameters"]["limit"] == {"componentInputParameter": "eval_limit"}
+    for name in ("predict", "predict-2"):
+        assert tasks[name]["inputs"]["parameters"]["limit"] == {"componentInputParameter": "eval_limit"}
     for name in ("prepare-dataset", "prepare-dataset-2"):
         assert tasks[name]["inputs"]["parameters"]["revision"] == {"componentInputParameter": "revision"}
+    # ReasonSeg is another hub repository: its own source and revision parameters, like bench_from.
+    assert params["reasonseg_from"]["defaultValue"] == "hf://datasets/Ricky06662/ReasonSeg_test"
+    assert params["reasonseg_revision"]["defaultValue"] == ""
+    rs = tasks["prepare-dataset-3"]["inputs"]["parameters"]
+    assert rs["source"] == {"runtimeValue": {"constant": "reasonseg"}}
+    assert rs["from_uri"] == {"componentInputParameter": "reasonseg_from"}
+    assert rs["revision"] == {"componentInputParameter": "reasonseg_revision"}
 
 
 @pytest.mark.parametrize("revision", ["", "main", "0123abc"])

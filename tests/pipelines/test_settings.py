@@ -3,6 +3,7 @@
 import pytest
 
 from pipelines.settings import load_settings, preset_names
+from vrt.cli.model_registry import GATE_DEFAULTS
 from vrt.cli.pipeline import parse_params
 from vrt.errors import UserError
 
@@ -57,3 +58,44 @@ def test_evaluate_budget_defaults_to_the_models():
     assert load_settings("tiny").evaluate.max_new_tokens == 0  # 0: the model preset's (2048 for real presets)
     with pytest.raises(UserError, match="evaluate.max_new_tokens and evaluate.limit >= 0"):
         load_settings("tiny", {"evaluate.max_new_tokens": -1})
+
+
+def test_gate_over_both_benchmarks_from_the_preset_and_overrides():
+    gate = load_settings("tiny").register.gate()
+    assert (gate.primary, gate.margin, gate.guards) == (
+        "vrt_bench/A-mIoU", 0.01, ("vrt_bench/R-LQ", "reasonseg/gIoU", "reasonseg/cIoU")
+    )
+    assert load_settings("4b").register.gate() == gate
+    # `vrt model promote` gates the same way by default
+    assert GATE_DEFAULTS == {"primary": gate.primary, "margin": gate.margin, "guards": gate.guard_spec(),
+                             "tolerance": gate.tolerance}
+    tighter = load_settings("tiny", {"register.guards.reasonseg.gIoU": 0.005}).register.gate()
+    assert [tighter.tolerance_of(g) for g in tighter.guards] == [0.02, 0.005, 0.02]
+    text = load_settings("tiny", {"register.guards": "vrt_bench/R-SQ=0.1,reasonseg/cIoU"}).register.gate()
+    assert (text.guards, text.tolerance_of("reasonseg/cIoU")) == (("vrt_bench/R-SQ", "reasonseg/cIoU"), 0.02)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"register.primary": "A-mIoU"}, ("register: primary metric 'A-mIoU' names no benchmark: write "
+                                         "<benchmark>/<metric> with benchmark one of vrt_bench, reasonseg")),
+        ({"register.guards.reason_seg.gIoU": 0.02}, ("register: guards.reason_seg: unknown benchmark; use vrt_bench "
+                                                    "or reasonseg")),
+        ({"register.guards.reasonseg.giou": 0.02}, ("register: guard metric 'reasonseg/giou': ReasonSeg reports no "
+                                                   "'giou'; use one of reasonseg/gIoU, reasonseg/cIoU")),
+        ({"register.guards.reasonseg.gIoU": -0.1}, "register: reasonseg/gIoU must be a finite number >= 0"),
+        ({"register.guards.reasonseg": 0.02}, ("register: guards.reasonseg is 0.02: set register.guards to "
+                                              "{benchmark: {metric: allowed drop}}")),
+        ({"register.guards": 3}, "register: guards is 3: set register.guards to"),
+        ({"register.margin.x": 1}, "pipeline parameter 'register.margin.x': margin is not a mapping here"),
+        ({"evaluate.reasonseg_empty": "skip"}, ("evaluate.reasonseg_empty: empty rule 'skip' is unknown: use one of "
+                                               "one, drop")),
+        ({"data.reasonseg_revision": "main"}, "data.reasonseg_revision 'main' is not a commit sha"),
+    ],
+)
+def test_bad_gate_and_benchmark_settings_say_what_to_set(overrides, message):
+    preset = "4b" if "data.reasonseg_revision" in overrides else "tiny"
+    with pytest.raises(UserError) as e:
+        load_settings(preset, overrides)
+    assert str(e.value).startswith(message), str(e.value)

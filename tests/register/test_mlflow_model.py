@@ -34,7 +34,7 @@ def tiny(mlflow_server, tmp_path_factory):
     model.save_pretrained(tmp / "model")
     artifact = tmp / "model.json"
     artifact.write_text(json.dumps({"uri": str(tmp / "model"), "sha256": "t", "lineage": {"git_commit": "abc"}}))
-    result = register_model(artifact, {"A-mIoU": 0.2, "R-LQ": 0.3}, "vrt-tiny", GateConfig())
+    result = register_model(artifact, {"vrt_bench/A-mIoU": 0.2, "vrt_bench/R-LQ": 0.3}, "vrt-tiny", GateConfig())
     assert (result.model_uri, result.alias) == ("models:/vrt-tiny/1", "champion")
     return model.eval()
 

@@ -13,7 +13,13 @@ import json
 
 import typer
 
-GATE_DEFAULTS = {"primary": "A-mIoU", "margin": 0.01, "guards": "R-LQ", "tolerance": 0.02}
+# The pipeline's default gate (pipelines/settings.py RegisterSettings; tests/pipelines/test_settings.py pins it).
+GATE_DEFAULTS = {
+    "primary": "vrt_bench/A-mIoU",
+    "margin": 0.01,
+    "guards": "vrt_bench/R-LQ=0.02,reasonseg/gIoU=0.02,reasonseg/cIoU=0.02",
+    "tolerance": 0.02,
+}
 
 
 def list_cmd(name: str = typer.Argument("", help="Registered model name; empty lists all models.")) -> None:
@@ -74,10 +80,12 @@ def promote(
     version: str = typer.Argument(..., help="Version number to promote."),
     force: bool = typer.Option(False, "--force", help="Skip the gate (needs --reason)."),
     reason: str = typer.Option("", "--reason", help="Why (recorded in the champion history)."),
-    primary: str = typer.Option(GATE_DEFAULTS["primary"], help="Primary metric that must improve."),
+    primary: str = typer.Option(GATE_DEFAULTS["primary"], help="Primary metric (benchmark/name) that must improve."),
     margin: float = typer.Option(GATE_DEFAULTS["margin"], help="Required gain of the primary metric."),
-    guards: str = typer.Option(GATE_DEFAULTS["guards"], help="Comma-separated guard metrics."),
-    tolerance: float = typer.Option(GATE_DEFAULTS["tolerance"], help="Allowed drop of each guard metric."),
+    guards: str = typer.Option(
+        GATE_DEFAULTS["guards"], help="Comma-separated guard metrics of either benchmark, each name or name=drop."
+    ),
+    tolerance: float = typer.Option(GATE_DEFAULTS["tolerance"], help="Allowed drop of a guard given without one."),
 ) -> None:
     """Make VERSION the champion if it passes the gate against the current champion (or with --force).
 
