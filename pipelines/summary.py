@@ -1,6 +1,7 @@
 """What a local pipeline run produced, printed at the end of `vrt pipeline run --local`: datasets,
-VRT-Bench and ReasonSeg metrics (with ReasonSeg's scoring rules and their counts), the learning curves (PNG), the registered version and its alias, the endpoint, one
-real request and its answer, and an overlay PNG of that answer's masks.
+VRT-Bench metrics, ReasonSeg metrics (gIoU/cIoU, the scoring rules and the samples each touched), the
+learning curves (PNG), the registered version and its alias, the endpoint, one real request and its
+answer, and an overlay PNG of that answer's masks.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from vrt.data.manifest import read_manifest
 from vrt.data.reader import read_table
 
 METRICS = HEADLINE["vrt-bench"]
-REASONSEG_COUNTS = ("samples", "scored_samples", "empty_rule_samples", "ignore_rule_samples",
-                    "predictions_without_answer_span")
+REASONSEG_COUNTS = {"samples": "samples", "scored_samples": "scored", "empty_rule_samples": "empty rule",
+                    "ignore_rule_samples": "ignore rule", "predictions_without_answer_span": "no answer span"}
 
 
 def dataset_table(run: LocalRun) -> Table:
@@ -44,11 +45,10 @@ def metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
-def reasonseg_table(metrics: dict[str, float], run_params: dict[str, str]) -> Table:
+def reasonseg_table(metrics: dict[str, float]) -> Table:
     """gIoU / cIoU (%) and how many samples each scoring rule touched (`--empty` / `--ignore`)."""
-    rules = f"empty={run_params.get('reasonseg_empty', '?')}, ignore={run_params.get('reasonseg_ignore', '?')}"
-    table = Table(title="ReasonSeg (the trained model, %)", caption=f"scoring rules: {rules}")
-    for col in ("gIoU", "cIoU", *(c.replace("_", " ") for c in REASONSEG_COUNTS)):
+    table = Table(title="ReasonSeg (the trained model, %)")
+    for col in ("gIoU", "cIoU", *REASONSEG_COUNTS.values()):
         table.add_column(col, justify="right")
     scores = [metrics.get(m) for m in HEADLINE["reasonseg"]]
     counts = [metrics.get(f"count/{c}") for c in REASONSEG_COUNTS]
@@ -114,8 +114,10 @@ def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     console.print(dataset_table(run))
     console.print(metrics_table(json.loads(Path(run.metrics_path).read_text())))
     console.print(f"report: {run.report_path}")
-    console.print(reasonseg_table(json.loads(Path(run.reasonseg_metrics_path).read_text()), reasonseg_params(run)))
-    console.print(f"report: {run.reasonseg_report_path}")
+    console.print(reasonseg_table(json.loads(Path(run.reasonseg_metrics_path).read_text())))
+    rules = reasonseg_params(run)
+    console.print(f"ReasonSeg scoring: --empty {rules.get('reasonseg_empty', '?')} --ignore "
+                  f"{rules.get('reasonseg_ignore', '?')}; report: {run.reasonseg_report_path}", soft_wrap=True)
     curves = learning_curves(run, out_dir)
     if curves:
         console.print(f"learning curves: {curves.resolve()} (also an artifact of the MLflow run)")

@@ -32,10 +32,11 @@ def test_local_pipeline_runs_the_whole_chain(in_tmp, capsys):
           "--param", "evaluate.max_new_tokens=96"])
     out = capsys.readouterr().out
     assert "registered: models:/vrt-tiny/1  alias: champion" in out
+    assert "ReasonSeg (the trained model, %)" in out and "ReasonSeg scoring: --empty one --ignore foreground; report:" in out
     assert (in_tmp / ".vrt" / "demo" / "overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for name, count in (("train", 16), ("bench", 4)):
+    for name, source, count in (("train", "vrt-80k", 16), ("bench", "vrt-bench", 4), ("reasonseg", "reasonseg", 4)):
         manifest = json.loads((in_tmp / ".vrt/work/datasets" / name / "manifest.json").read_text())
-        assert manifest["counts"] == {"input": count, "written": count, "quarantined": 0}
+        assert (manifest["source"], manifest["counts"]) == (source, {"input": count, "written": count, "quarantined": 0})
     # The server the deploy step left on loopback answers.
     record = json.loads((in_tmp / ".vrt/serve/vrt.json").read_text())
     with urllib.request.urlopen(f"{record['url']}/v2/models/vrt/ready", timeout=10) as r:
@@ -46,8 +47,29 @@ def test_local_pipeline_runs_the_whole_chain(in_tmp, capsys):
     parent = runs[runs["tags.mlflow.runName"] == "pipeline-tiny"].run_id.tolist()
     assert len(parent) == 1
     children = runs[runs["tags.mlflow.parentRunId"] == parent[0]]
-    assert sorted(children["tags.mlflow.runName"].str.split("-").str[0]) == ["evaluate", "grpo", "register", "sft"]
-    metrics = json.loads(next(Path(in_tmp / ".vrt/kfp").glob("*/evaluate/metrics")).read_text())
-    assert metrics["count/samples"] == 4.0
+    assert sorted(children["tags.mlflow.runName"].str.split("-").str[0]) == [
+        "evaluate", "evaluate", "grpo", "register", "sft"
+    ]
+    # Each benchmark: its own KFP Metrics + HTML report, and its namespaced metrics in MLflow.
+    kfp_root = next(Path(in_tmp / ".vrt/kfp").glob("vrt-train-tiny-*"))
+    vrt_metrics = json.loads((kfp_root / "evaluate" / "metrics").read_text())
+    rs_metrics = json.loads((kfp_root / "evaluate-2" / "metrics").read_text())
+    assert (vrt_metrics["count/samples"], rs_metrics["count/samples"]) == (4.0, 4.0)
+    assert {"R-LQ", "A-mIoU"} <= set(vrt_metrics) and "gIoU" not in vrt_metrics
+    assert 0.0 <= rs_metrics["gIoU"] <= 1.0 and 0.0 <= rs_metrics["cIoU"] <= 1.0
+    assert rs_metrics["count/scored_samples"] + rs_metrics["count/missing_predictions"] >= 4.0
+    for task in ("evaluate", "evaluate-2"):
+        assert (kfp_root / task / "report").read_text().startswith("<!doctype html>")
+    by_name = {r["tags.mlflow.runName"]: r for _, r in children.iterrows()}
+    assert by_name["evaluate-vrt-bench"]["metrics.vrt_bench/A-mIoU"] == vrt_metrics["A-mIoU"]
+    assert by_name["evaluate-reasonseg"]["metrics.reasonseg/gIoU"] == rs_metrics["gIoU"]
+    assert by_name["evaluate-reasonseg"]["params.reasonseg_empty"] == "one"
+    # The registered version carries both benchmarks' metrics, which the gate read.
+    from components.register import registry
+
+    version = registry.get_version("vrt-tiny", "1")
+    assert version.metrics["reasonseg/gIoU"] == rs_metrics["gIoU"]
+    assert version.metrics["vrt_bench/A-mIoU"] == vrt_metrics["A-mIoU"]
+    assert version.tags[registry.REASON_TAG] == f"first champion: vrt_bench/A-mIoU={vrt_metrics['A-mIoU']:.4g}"
     assert os.environ.get("VRT_PARENT_RUN_ID") is None
     assert os.environ.get("MLFLOW_TRACKING_URI") is None
