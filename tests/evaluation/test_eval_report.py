@@ -3,13 +3,14 @@
 import re
 
 import numpy as np
+import pytest
 from eval_cases import A, B, C, D, H, W, line
 from PIL import Image
 
 from evaluation import render
 from evaluation.cards import pick
 from evaluation.report import card_panels_png
-from evaluation.score import flat_metrics, score
+from evaluation.score import flat_metrics, namespaced, score
 from evaluation.vrt_bench import VRTGroundTruth
 
 GTS = [
@@ -64,3 +65,22 @@ def test_pick_orders_without_repeats_and_flat_metrics():
     flat = flat_metrics(out.metrics_json)
     assert flat["R-LQ"] == 0.75 and flat["R-LQ/visf"] == 2 / 3 and flat["A-mIoU/loc"] == 1.0
     assert "R-LQ/comp" not in flat and flat["count/dropped_masks"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("bench", "flat", "expected"),
+    [
+        ("vrt-bench", {"R-LQ": 0.5, "R-LQ/visf": 0.25, "count/samples": 2.0},
+         {"vrt_bench/R-LQ": 0.5, "vrt_bench/R-LQ/visf": 0.25, "vrt_bench/count/samples": 2.0}),
+        ("reasonseg", {"gIoU": 0.3, "count/empty_rule_samples": 1.0},
+         {"reasonseg/gIoU": 0.3, "reasonseg/count/empty_rule_samples": 1.0}),
+        ("reasonseg", {}, {}),
+    ],
+)
+def test_namespaced_metrics_name_their_benchmark(bench, flat, expected):
+    assert namespaced(bench, flat) == expected
+
+
+def test_namespaced_refuses_an_unknown_benchmark():
+    with pytest.raises(ValueError, match="unknown benchmark 'refcoco': use one of vrt-bench, reasonseg"):
+        namespaced("refcoco", {"gIoU": 0.1})
