@@ -148,18 +148,18 @@ def remote_source(paths: list[Path], s3, shard_size: int, rgs: int) -> dict:
     for p in paths:
         storage.s3_client().upload_file(str(p), "bench", f"raw/{p.name}")
     peaks = []
-    real = stream.S3Inputs.files
+    real = stream.RemoteInputs.files
 
     def spy(self):
         yield from real(self)
         peaks.append(self.peak_disk)
 
-    stream.S3Inputs.files = spy
+    stream.RemoteInputs.files = spy
     try:
         t = _timed(lambda: prepare(PrepareConfig("vrt-80k", "s3://bench/raw", "s3://bench/ds", shard_size=shard_size,
                                                  row_group_size=rgs, workers=2)))
     finally:
-        stream.S3Inputs.files = real
+        stream.RemoteInputs.files = real
     return {"seconds": t, "peak_disk_mb": max(peaks) / 1e6, "largest_object_mb": max(p.stat().st_size for p in paths) / 1e6}
 
 
