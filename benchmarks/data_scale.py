@@ -278,10 +278,10 @@ def _peak_tree_rss(stop: threading.Event, out: list[float]) -> None:
     out.append(peak)
 
 
-def ray_split(s3, uri: str) -> dict:
-    """The same shards through Ray Data `read_parquet(...).streaming_split(2, equal=True)`, 2 consumers
-    (threads of one driver, as 2 training ranks would each hold one split) collating with the same
-    Pillow decode: bytes served / dataset, time to first batch, peak RSS of the driver and Ray workers."""
+def ray_consume(uri: str) -> dict:
+    """Ray Data `read_parquet(...).streaming_split(2, equal=True)` over the dataset's shards, 2 consumers
+    (threads of this driver, as 2 training ranks would each hold one split) collating with the same Pillow
+    decode; run in its own process. Time to first batch (both consumers) and peak RSS (driver, Ray workers)."""
     import pyarrow.fs as pafs
     import ray
     import ray.data
@@ -290,8 +290,7 @@ def ray_split(s3, uri: str) -> dict:
 
     manifest = read_manifest(uri)
     bucket, key = uri.removeprefix("s3://").split("/", 1)
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    fs = pafs.S3FileSystem(endpoint_override=endpoint.removeprefix("http://"), scheme="http",
+    fs = pafs.S3FileSystem(endpoint_override=os.environ["AWS_ENDPOINT_URL"].removeprefix("http://"), scheme="http",
                            access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
                            region=os.environ["AWS_DEFAULT_REGION"])
     t_init = _timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
@@ -300,7 +299,6 @@ def ray_split(s3, uri: str) -> dict:
     poller = threading.Thread(target=_peak_tree_rss, args=(stop, rss))
     poller.start()
     try:
-        s3.reset()
         t0 = time.perf_counter()
         ds = ray.data.read_parquet([f"{bucket}/{key}/{s.path}" for s in manifest.shards], filesystem=fs)
         splits = ds.streaming_split(2, equal=True)
@@ -318,21 +316,36 @@ def ray_split(s3, uri: str) -> dict:
         stop.set()
         poller.join()
         ray.shutdown()
-    dataset = sum(s.bytes for s in manifest.shards)
-    return {"ratio": s3.get_bytes / dataset, "gets": sum(s3.gets.values()), "first_batch_s": max(firsts.values()),
-            "rows": len(ids), "distinct": len(set(ids)), "worker_rss_mb": max(rss),
-            "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "init_s": t_init}
+    return {"first_batch_s": max(firsts.values()), "rows": len(ids), "distinct": len(set(ids)),
+            "worker_rss_mb": max(rss), "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "init_s": t_init}
 
 
-def _startup() -> float:
-    """Seconds for a 2-process pool to start and import the conversion code (paid once per run)."""
+def ray_split(s3, uri: str) -> dict:
+    """`ray_consume` in its own process, with the bytes the S3 server served to it."""
+    import subprocess
+
+    from vrt.data.manifest import read_manifest
+
+    dataset = sum(s.bytes for s in read_manifest(uri).shards)
+    s3.reset()
+    code = (f"import json, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport data_scale\n"
+            f"print(json.dumps(data_scale.ray_consume({uri!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"ratio": s3.get_bytes / dataset,
+                                                                "gets": sum(s3.gets.values())}
+
+
+def _startup() -> tuple[float, float]:
+    """Wall and CPU seconds for a 2-process pool to start and import the conversion code (paid once per run)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    kids = _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_warm, range(2)))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu(resource.RUSAGE_CHILDREN) - kids
 
 
 def _warm(_: int) -> None:
@@ -361,7 +374,7 @@ def main() -> None:
               f"row groups of {rgs}")
         base = per_process(paths)
         _warm(0)
-        startup = _startup()
+        startup, startup_cpu = _startup()
         c1 = convert(Path(tmp, "raw"), Path(tmp, "out1"), 1, shard_size, rgs)
         c2 = convert(Path(tmp, "raw"), Path(tmp, "out2"), 2, shard_size, rgs)
         one, two = c1["wall"], c2["wall"]
@@ -391,9 +404,12 @@ def main() -> None:
           f"{c2['load_before']:.1f} before, {c2['load_after']:.1f} after; {os.cpu_count()} cores (> 2 = other jobs "
           "take CPU: the wall-clock ratio is then not this code's)")
     cpu1, cpu2 = c1["cpu_self"], c2["cpu_workers"]
-    print(f"  CPU time (load-independent): 1 process {cpu1:.1f} s; 2 processes {cpu2:.1f} s in the workers "
-          f"(their start included) + {c2['cpu_self']:.1f} s in the launcher = {cpu2 / cpu1:.2f}x the work; "
-          f"on 2 idle cores at most {2 * cpu1 / max(cpu2, c2['cpu_self'], 1e-9):.2f}x")
+    cpu1, cpu2 = c1["cpu_self"], c2["cpu_workers"]
+    print(f"  CPU time (load-independent): 1 process {cpu1:.1f} s; 2 processes {cpu2:.1f} s in the workers, of "
+          f"which {startup_cpu:.1f} s is their start (a pool that only imports), + {c2['cpu_self']:.1f} s in the "
+          f"launcher: conversion work {(cpu2 - startup_cpu) / cpu1:.2f}x that of 1 process (1.00 = nothing "
+          f"repeated); on 2 idle cores 2 processes would be {2 * cpu1 / cpu2:.2f}x with their start, "
+          f"{2 * cpu1 / max(cpu2 - startup_cpu, 1e-9):.2f}x once started")
     linear, measured = conv1 * 16, conv1 * 16 * min(eff, 1.0)
     print(f"projection (chunks are independent: no shared state but the input reads): 16 cores = {linear:.0f} "
           f"records/s per node if linear, {measured:.0f} at this run's efficiency {eff:.2f}; 4 nodes = "

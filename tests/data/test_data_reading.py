@@ -87,7 +87,7 @@ def test_footer_is_one_ranged_read_placed_by_the_manifest_and_damage_is_named(be
     monkeypatch.setattr(rowgroups, "read_range", lambda u, o, n: (reads.append((o, n)), real(u, o, n))[1])
     monkeypatch.setattr(rowgroups, "_FOOTERS", {})
     size, meta = rowgroups.read_footer(path, shard.bytes, start)
-    assert reads == [(start, shard.bytes - start)] and meta.num_rows == shard.rows == 5
+    assert size == shard.bytes and reads == [(start, shard.bytes - start)] and meta.num_rows == shard.rows == 5
     assert rowgroups.read_footer(path, shard.bytes, start)[1] is meta and len(reads) == 1  # once per process
     monkeypatch.setattr(rowgroups, "_FOOTERS", {})
     reads.clear()

@@ -37,7 +37,8 @@ def raw(tmp_path_factory) -> Path:
     records = json.loads((out / "vgr" / "vgr_sft.json").read_text())
     (out / "vgr" / "vgr_sft.json").unlink()
     (out / "vgr" / "a.json").write_text(json.dumps(records[:7]))
-    (out / "vgr" / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[7:]))
+    bad = [records[0] | {"id": "gone", "image": "coco/train2017/none.jpg"}, records[0] | {"id": "out", "image": "../x.jpg"}]
+    (out / "vgr" / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[7:] + bad))
     table = pq.read_table(next((out / "reasonseg").rglob("*.parquet")))
     for p in (out / "reasonseg").rglob("*.parquet"):
         p.unlink()
@@ -96,6 +97,8 @@ def test_s3_source_streams_file_by_file(raw, tmp_path, staging, source, inputs, 
         regets = [k for k in s3.gets if k.startswith(f"/raw/{source}/")]
     assert _shards(tmp_path / "remote") == _shards(tmp_path / "local") == _shards(tmp_path / "again")
     assert m.counts == ref.counts == again.counts and m.counts["written"] > 0
+    assert m.quarantine_reasons == ref.quarantine_reasons == (
+        {"bad_image_path": 1, "missing_image": 1} if source == "vgr" else {})
     used = [n for n in inputs] + ([json.loads(r)["image"] for r in pq.read_table(
         tmp_path / "local" / ref.shards[0].path, columns=["extra"]).column("extra").to_pylist()] if images else [])
     assert set(raw_gets) >= {f"/raw/{source}/{n}" for n in used} and set(raw_gets.values()) == {1}
