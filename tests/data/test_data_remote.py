@@ -124,6 +124,14 @@ def test_hf_source_streams_file_by_file_through_the_cache(raw, tmp_path, staging
             again = prepare(PrepareConfig(source, uri, str(tmp_path / f"{source}-again"), revision="c0ffee",
                                           shard_size=5, cache_uri=cache, workers=1))
             assert dict(hub.downloads) == {}  # all from the cache
+            if source == "vgr":  # a damaged cached image is fetched again, not converted
+                image = "coco/train2017/000000000001.jpg"
+                blob = Path(cache, "blobs", fetch.file_sha256(src / image))
+                blob.write_bytes(blob.read_bytes()[:100])
+                fixed = prepare(PrepareConfig(source, uri, str(tmp_path / "fixed"), revision="c0ffee", shard_size=5,
+                                              cache_uri=cache, workers=1))
+                assert fixed.shards == again.shards and dict(hub.downloads) == {image: 1}
+                assert fetch.file_sha256(blob) == fetch.file_sha256(src / image)
             with pytest.raises(UserError, match="cannot read hf://datasets/owner/.* at beef .*404"):
                 prepare(PrepareConfig(source, uri, str(tmp_path / "x"), revision="beef", cache_uri=cache))
         assert _shards(tmp_path / f"{source}-hf") == _shards(tmp_path / f"{source}-local")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from vrt import storage
@@ -56,9 +58,16 @@ def _get(uri: str, dest: Path) -> None:
 
 
 def _put(path: Path, uri: str) -> None:
+    """Copy a file to `uri`, atomically (workers may put and read the same blob at once)."""
     if not storage.is_s3(uri):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, uri)
+        fd, tmp = tempfile.mkstemp(dir=Path(uri).parent, prefix=".put-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, uri)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         return
     bucket, key = storage.split_s3(uri)
     storage.s3_client().upload_file(str(path), bucket, key)

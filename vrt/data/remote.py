@@ -16,6 +16,7 @@ not downloaded again; the version is the S3 ETag or the Hub's blob id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -76,7 +77,9 @@ class HfRemote:
 
     def download(self, name: str, dest: Path) -> None:
         from huggingface_hub import hf_hub_download
+        from huggingface_hub.utils import disable_progress_bars
 
+        disable_progress_bars()  # one bar per file would flood the log
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".hf-") as tmp:
             try:
@@ -124,9 +127,13 @@ def fetch_to(cache: str, remote: Remote, f: RemoteFile, dest: Path) -> str:
 
 
 def read_cached(cache: str, remote: Remote, f: RemoteFile) -> bytes:
-    """The bytes of `f`, from the cache or downloaded into it; local disk: this one file while it is cached."""
+    """The bytes of `f`, from the cache (checked against their sha256) or downloaded into it; local disk:
+    this one file while it is cached."""
     if (digest := cached_digest(cache, remote, f)) is not None:
-        return storage.read_bytes(fetch.blob_uri(cache, digest))
+        data = storage.read_bytes(fetch.blob_uri(cache, digest))
+        if hashlib.sha256(data).hexdigest() == digest:
+            return data
+        storage.delete(fetch.blob_uri(cache, digest))  # damaged in the cache: fetch it again
     fd, tmp = tempfile.mkstemp(prefix="vrt-remote-")
     os.close(fd)
     try:
