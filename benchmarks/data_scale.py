@@ -377,7 +377,6 @@ def main() -> None:
         startup, startup_cpu = _startup()
         c1 = convert(Path(tmp, "raw"), Path(tmp, "out1"), 1, shard_size, rgs)
         c2 = convert(Path(tmp, "raw"), Path(tmp, "out2"), 2, shard_size, rgs)
-        one, two = c1["wall"], c2["wall"]
         rss = worker_peak_rss_mb(Path(tmp, "raw"), Path(tmp, "out3"), shard_size, rgs)
         with CountingS3() as s3:
             remote = remote_source(paths, s3, shard_size, rgs)
@@ -388,7 +387,16 @@ def main() -> None:
                 ray_ing = {"missing": str(e)}
             else:
                 ray_ing = ray_split(s3, "s3://bench/ds")
+    conversion_report(n, mb, base, c1, c2, (startup, startup_cpu), rss)
+    remote_report(n, mb, remote, ing, ray_ing)
+
+
+def conversion_report(n: int, mb: float, base: dict, c1: dict, c2: dict, start: tuple[float, float],
+                      rss: float) -> None:
+    """Print the per-process rates, the 1 vs 2 process scaling (wall, load, CPU time) and the projection."""
     rate = {k: n / base[k] for k in ("raw", "full", "draft")}
+    one, two = c1["wall"], c2["wall"]
+    startup, startup_cpu = start
     conv1, conv2 = n / one, n / two
     steady2 = n / max(two - startup, 1e-9)
     print("\nper process                      records/s      MB/s")
@@ -404,7 +412,6 @@ def main() -> None:
           f"{c2['load_before']:.1f} before, {c2['load_after']:.1f} after; {os.cpu_count()} cores (> 2 = other jobs "
           "take CPU: the wall-clock ratio is then not this code's)")
     cpu1, cpu2 = c1["cpu_self"], c2["cpu_workers"]
-    cpu1, cpu2 = c1["cpu_self"], c2["cpu_workers"]
     print(f"  CPU time (load-independent): 1 process {cpu1:.1f} s; 2 processes {cpu2:.1f} s in the workers, of "
           f"which {startup_cpu:.1f} s is their start (a pool that only imports), + {c2['cpu_self']:.1f} s in the "
           f"launcher: conversion work {(cpu2 - startup_cpu) / cpu1:.2f}x that of 1 process (1.00 = nothing "
@@ -416,6 +423,10 @@ def main() -> None:
           f"{4 * linear:.0f} / {4 * measured:.0f} records/s: VRT-80k (80k records) in "
           f"{80000 / (4 * linear) / 60:.1f} / {80000 / (4 * measured) / 60:.1f} min")
     print(f"peak RSS per conversion worker: {rss:.0f} MB (goal < 1500 MB)")
+
+
+def remote_report(n: int, mb: float, remote: dict, ing: dict, ray_ing: dict) -> None:
+    """Print the remote-source conversion, the ingest figures and Ray Data's on the same shards."""
     print(f"\nremote source (loopback S3, cache + output on S3, 2 processes): {n / remote['seconds']:.1f} records/s; "
           f"local disk used at most {remote['peak_disk_mb']:.0f} MB (= largest object {remote['largest_object_mb']:.0f} MB;"
           f" dataset {mb:.0f} MB)")
