@@ -93,7 +93,7 @@ def test_s3_source_streams_file_by_file(raw, tmp_path, staging, source, inputs, 
         raw_gets = {k: n for k, n in s3.gets.items() if k.startswith(f"/raw/{source}/")}
         s3.reset()
         again = prepare(PrepareConfig(source, cfg.from_uri, str(tmp_path / "again"), shard_size=5, row_group_size=2,
-                                      cache_uri=cfg.cache_uri, workers=2))
+                                      cache_uri=cfg.cache_uri, workers=2 if images else 1))
         regets = [k for k in s3.gets if k.startswith(f"/raw/{source}/")]
     assert _shards(tmp_path / "remote") == _shards(tmp_path / "local") == _shards(tmp_path / "again")
     assert m.counts == ref.counts == again.counts and m.counts["written"] > 0
@@ -118,7 +118,7 @@ def test_hf_source_streams_file_by_file_through_the_cache(raw, tmp_path, staging
         with HubServer(src, f"owner/{source}", "c0ffee") as hub:
             uri, cache = f"hf://datasets/owner/{source}", str(tmp_path / "cache")
             m = prepare(PrepareConfig(source, uri, str(tmp_path / f"{source}-hf"), revision="c0ffee", shard_size=5,
-                                      cache_uri=cache, workers=2))
+                                      cache_uri=cache, workers=2 if images else 1))  # images: read in workers
             first = dict(hub.downloads)
             hub.downloads.clear()
             again = prepare(PrepareConfig(source, uri, str(tmp_path / f"{source}-again"), revision="c0ffee",
