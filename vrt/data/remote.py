@@ -69,7 +69,9 @@ class HfRemote:
                                                                 repo_type="dataset")
             files = [RemoteFile(storage.safe_relative(f.path, self.uri), f.blob_id, f.size)
                      for f in tree if isinstance(f, RepoFile) and not f.path.startswith(".")]
-        except (OSError, ValueError) as e:  # the hub client's HTTP errors are OSErrors
+        except UserError:
+            raise
+        except Exception as e:  # the hub client raises its HTTP library's errors, which vary by version
             raise self._error(e) from e
         if not files:
             raise UserError(f"nothing in {self.uri} at {self.revision}: check the name and revision")
@@ -85,7 +87,7 @@ class HfRemote:
             try:
                 got = hf_hub_download(self.repo, name, repo_type="dataset", revision=self.revision, local_dir=tmp,
                                       endpoint=self.endpoint)
-            except (OSError, ValueError) as e:
+            except Exception as e:  # as in listing
                 raise self._error(e) from e
             os.replace(got, dest)
 
