@@ -5,14 +5,16 @@ Records: 2250x1500 JPEGs of ~1.2 MB (quality 90), ~30 COCO-RLE objects each, VRT
 - per process: raw framing + CRC read, Pillow full decode of the same images, JPEG draft-mode check
   (what conversion uses), and conversion (`prepare`, 1 process) in records/s and MB/s;
   conversion / full decode (goal >= 0.7);
-- 1 vs 2 processes (goal >= 1.6x; other jobs on the machine depress it: the load is printed) and
+- 1 vs 2 processes (goal >= 1.6x; other jobs on the machine depress it: the load before and after
+  each run and the CPU time of the launcher and of the workers are printed beside it) and
   a projection for 16 cores / 4 nodes from the per-process figure and the measured efficiency;
 - peak RSS per conversion worker (goal < 1.5 GB);
 - the same source on a loopback S3 server (moto): local disk used while converting (goal: one
   object at a time, not the dataset);
 - ingest of the converted shards from that S3 server by 2 ranks x 2 loader processes (collate =
   Pillow decode of every image): bytes served / dataset bytes (goal <= 1.2), GET requests, time
-  to first batch (goal < 2 s), peak RSS per loader process.
+  to first batch (goal < 2 s) with its breakdown, peak RSS per loader process;
+- the same shards through Ray Data `streaming_split` (2 consumers), on the same figures.
 
     .venv/bin/python benchmarks/data_scale.py [--records 128] [--row-group-size 8]
 """
@@ -26,6 +28,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,9 +123,19 @@ def per_process(paths: list[Path]) -> dict[str, float]:
             "image_mb": sum(map(len, images)) / 1e6}
 
 
-def convert(src: Path, out: Path, workers: int, shard_size: int, rgs: int) -> float:
-    return _timed(lambda: prepare(PrepareConfig("vrt-80k", str(src), str(out), shard_size=shard_size,
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def convert(src: Path, out: Path, workers: int, shard_size: int, rgs: int) -> dict[str, float]:
+    """Wall seconds, CPU seconds of this process and of the (reaped) worker processes, load before/after."""
+    load, me, kids = os.getloadavg()[0], _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+    wall = _timed(lambda: prepare(PrepareConfig("vrt-80k", str(src), str(out), shard_size=shard_size,
                                                 row_group_size=rgs, workers=workers)))
+    return {"wall": wall, "cpu_self": _cpu(resource.RUSAGE_SELF) - me,
+            "cpu_workers": _cpu(resource.RUSAGE_CHILDREN) - kids, "load_before": load,
+            "load_after": os.getloadavg()[0]}
 
 
 def worker_peak_rss_mb(src: Path, out: Path, shard_size: int, rgs: int) -> float:
@@ -148,45 +161,83 @@ def remote_source(paths: list[Path], s3, shard_size: int, rgs: int) -> dict:
     for p in paths:
         storage.s3_client().upload_file(str(p), "bench", f"raw/{p.name}")
     peaks = []
-    real = stream.S3Inputs.files
+    real = stream.RemoteInputs.files
 
     def spy(self):
         yield from real(self)
         peaks.append(self.peak_disk)
 
-    stream.S3Inputs.files = spy
+    stream.RemoteInputs.files = spy
     try:
         t = _timed(lambda: prepare(PrepareConfig("vrt-80k", "s3://bench/raw", "s3://bench/ds", shard_size=shard_size,
                                                  row_group_size=rgs, workers=2)))
     finally:
-        stream.S3Inputs.files = real
+        stream.RemoteInputs.files = real
     return {"seconds": t, "peak_disk_mb": max(peaks) / 1e6, "largest_object_mb": max(p.stat().st_size for p in paths) / 1e6}
 
 
-def _decode_collate(samples: list[dict]) -> tuple[list[str], int]:
+STAMPS: dict[str, float] = {}  # per process: when the loader started, seconds spent in each step
+
+
+def _timed_into(name: str, fn):
+    """`fn` that adds its run time to STAMPS[name] (installed before the loaders fork)."""
+    def run(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            STAMPS[name] = STAMPS.get(name, 0.0) + time.perf_counter() - t0
+    return run
+
+
+def _decode_collate(samples: list[dict]) -> tuple[list[str], int, dict]:
+    t0 = time.perf_counter()
     for s in samples:
         with Image.open(io.BytesIO(s["image"])) as im:
             im.convert("RGB")
-    return [s["id"] for s in samples], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    STAMPS["collate"] = time.perf_counter() - t0
+    STAMPS["sent"] = time.perf_counter()
+    return [s["id"] for s in samples], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, dict(STAMPS)
 
 
 def ingest_rank(uri: str, rank: int) -> dict:
-    """One rank's epoch with 2 loader processes (run in its own process, as a training rank is)."""
+    """One rank's epoch with 2 loader processes (run in its own process, as a training rank is), with the
+    time to its first batch broken down."""
     import torch.utils.data  # noqa: F401 (a training rank has torch loaded before its first batch)
 
-    from components.sft.ingest import MicroBatchSource, RowSource, StepPlan, micro_batch_loader, open_dataset
+    from components.sft import ingest as ingest_mod
+    from vrt.data import rowgroups
 
+    class TimedSource(ingest_mod.MicroBatchSource):
+        def __iter__(self):
+            STAMPS.clear()
+            STAMPS["loader_start"] = time.perf_counter()
+            yield from super().__iter__()
+
+    rowgroups.read_range = _timed_into("row_group_get", rowgroups.read_range)
+    rowgroups.pq.ParquetFile.read_row_group = _timed_into("decode", rowgroups.pq.ParquetFile.read_row_group)
     t0 = time.perf_counter()
-    manifest = open_dataset(uri)
-    rows = RowSource(uri, manifest)
-    plan = StepPlan.for_dataset(rows, 8, 2, 2, seed=0, loaders=2)
-    source = MicroBatchSource(rows, plan, rank, 0, plan.steps_per_epoch, _decode_collate)
-    first, ids, rss = 0.0, [], []
-    for k, ((batch, peak), n_real) in enumerate(micro_batch_loader(source, loader_workers=2)):
-        first = first or time.perf_counter() - t0
+    manifest = ingest_mod.open_dataset(uri)
+    t_open = time.perf_counter()
+    rows = ingest_mod.RowSource(uri, manifest)
+    plan = ingest_mod.StepPlan.for_dataset(rows, 8, 2, 2, seed=0, loaders=2)
+    plan.micro_batches(0, rank)  # the epoch's layout, inherited by the loaders
+    source = TimedSource(rows, plan, rank, 0, plan.steps_per_epoch, _decode_collate)
+    t_plan = time.perf_counter()
+    first, ids, rss, parts = 0.0, [], [], {}
+    for (batch, peak, stamps), n_real in ingest_mod.micro_batch_loader(source, loader_workers=2):
+        if not first:
+            now = time.perf_counter()
+            first = now - t0
+            fetch = stamps.get("row_group_get", 0.0)  # footer and row group reads of this loader
+            parts = {"open_dataset": t_open - t0, "plan": t_plan - t_open,
+                     "loader_start": stamps["loader_start"] - t_plan, "reads": fetch,
+                     "decode": stamps.get("decode", 0.0), "collate": stamps["collate"],
+                     "hand_over": now - stamps["sent"]}
+            parts["other"] = first - sum(parts.values())
         ids += batch[:n_real]
         rss.append(peak / 1024)
-    return {"first": first, "ids": ids, "rss": max(rss)}
+    return {"first": first, "ids": ids, "rss": max(rss), "parts": parts}
 
 
 def ingest(s3, uri: str) -> dict:
@@ -206,20 +257,95 @@ def ingest(s3, uri: str) -> dict:
     ids = [i for r in runs for i in r["ids"]]
     if len(ids) != len(set(ids)) or len(ids) != manifest.counts["written"]:
         raise SystemExit(f"ingest saw {len(ids)} rows ({len(set(ids))} distinct), not {manifest.counts['written']}")
+    slowest = max(runs, key=lambda r: r["first"])
     return {"ratio": s3.get_bytes / dataset, "gets": sum(s3.gets.values()), "dataset_mb": dataset / 1e6,
-            "first_batch_s": max(r["first"] for r in runs), "loader_rss_mb": max(r["rss"] for r in runs),
+            "first_batch_s": slowest["first"], "parts": slowest["parts"], "loader_rss_mb": max(r["rss"] for r in runs),
             "row_groups": sum(len(s.row_groups) for s in manifest.shards)}
 
 
-def _startup() -> float:
-    """Seconds for a 2-process pool to start and import the conversion code (paid once per run)."""
+def _peak_tree_rss(stop: threading.Event, out: list[float]) -> None:
+    """Poll the RSS of this process's descendants (Ray's workers) until `stop`; appends the largest, MB."""
+    import psutil
+
+    peak = 0.0
+    while not stop.wait(0.05):
+        for p in psutil.Process().children(recursive=True):
+            try:
+                if "ray::" in " ".join(p.cmdline()):
+                    peak = max(peak, p.memory_info().rss / 2**20)
+            except psutil.Error:
+                pass
+    out.append(peak)
+
+
+def ray_consume(uri: str) -> dict:
+    """Ray Data `read_parquet(...).streaming_split(2, equal=True)` over the dataset's shards, 2 consumers
+    (threads of this driver, as 2 training ranks would each hold one split) collating with the same Pillow
+    decode; run in its own process. Time to first batch (both consumers) and peak RSS (driver, Ray workers)."""
+    import pyarrow.fs as pafs
+    import ray
+    import ray.data
+
+    from vrt.data.manifest import read_manifest
+
+    manifest = read_manifest(uri)
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    fs = pafs.S3FileSystem(endpoint_override=os.environ["AWS_ENDPOINT_URL"].removeprefix("http://"), scheme="http",
+                           access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                           region=os.environ["AWS_DEFAULT_REGION"])
+    t_init = _timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                                     object_store_memory=600 * 2**20))
+    stop, rss, firsts, ids = threading.Event(), [], {}, []
+    poller = threading.Thread(target=_peak_tree_rss, args=(stop, rss))
+    poller.start()
+    try:
+        t0 = time.perf_counter()
+        ds = ray.data.read_parquet([f"{bucket}/{key}/{s.path}" for s in manifest.shards], filesystem=fs)
+        splits = ds.streaming_split(2, equal=True)
+
+        def consume(k: int) -> None:
+            for batch in splits[k].iter_batches(batch_size=2, batch_format="pyarrow"):
+                got, _, _ = _decode_collate(batch.to_pylist())
+                firsts.setdefault(k, time.perf_counter() - t0)
+                ids.extend(got)
+
+        threads = [threading.Thread(target=consume, args=(k,)) for k in range(2)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    finally:
+        stop.set()
+        poller.join()
+        ray.shutdown()
+    return {"first_batch_s": max(firsts.values()), "rows": len(ids), "distinct": len(set(ids)),
+            "worker_rss_mb": max(rss), "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "init_s": t_init}
+
+
+def ray_split(s3, uri: str) -> dict:
+    """`ray_consume` in its own process, with the bytes the S3 server served to it."""
+    import subprocess
+
+    from vrt.data.manifest import read_manifest
+
+    dataset = sum(s.bytes for s in read_manifest(uri).shards)
+    s3.reset()
+    code = (f"import json, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport data_scale\n"
+            f"print(json.dumps(data_scale.ray_consume({uri!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"ratio": s3.get_bytes / dataset,
+                                                                "gets": sum(s3.gets.values())}
+
+
+def _startup() -> tuple[float, float]:
+    """Wall and CPU seconds for a 2-process pool to start and import the conversion code (paid once per run)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    kids = _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_warm, range(2)))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu(resource.RUSAGE_CHILDREN) - kids
 
 
 def _warm(_: int) -> None:
@@ -248,16 +374,29 @@ def main() -> None:
               f"row groups of {rgs}")
         base = per_process(paths)
         _warm(0)
-        startup = _startup()
-        one = convert(Path(tmp, "raw"), Path(tmp, "out1"), 1, shard_size, rgs)
-        load1 = os.getloadavg()[0]
-        two = convert(Path(tmp, "raw"), Path(tmp, "out2"), 2, shard_size, rgs)
-        load2 = os.getloadavg()[0]
+        startup, startup_cpu = _startup()
+        c1 = convert(Path(tmp, "raw"), Path(tmp, "out1"), 1, shard_size, rgs)
+        c2 = convert(Path(tmp, "raw"), Path(tmp, "out2"), 2, shard_size, rgs)
         rss = worker_peak_rss_mb(Path(tmp, "raw"), Path(tmp, "out3"), shard_size, rgs)
         with CountingS3() as s3:
             remote = remote_source(paths, s3, shard_size, rgs)
             ing = ingest(s3, "s3://bench/ds")
+            try:
+                import ray.data  # noqa: F401
+            except ImportError as e:
+                ray_ing = {"missing": str(e)}
+            else:
+                ray_ing = ray_split(s3, "s3://bench/ds")
+    conversion_report(n, mb, base, c1, c2, (startup, startup_cpu), rss)
+    remote_report(n, mb, remote, ing, ray_ing)
+
+
+def conversion_report(n: int, mb: float, base: dict, c1: dict, c2: dict, start: tuple[float, float],
+                      rss: float) -> None:
+    """Print the per-process rates, the 1 vs 2 process scaling (wall, load, CPU time) and the projection."""
     rate = {k: n / base[k] for k in ("raw", "full", "draft")}
+    one, two = c1["wall"], c2["wall"]
+    startup, startup_cpu = start
     conv1, conv2 = n / one, n / two
     steady2 = n / max(two - startup, 1e-9)
     print("\nper process                      records/s      MB/s")
@@ -269,13 +408,25 @@ def main() -> None:
     eff = steady2 / conv1 / 2
     print(f"\nscaling: 2 processes {conv2:.1f} records/s = {conv2 / conv1:.2f}x of 1 wall-clock; "
           f"{steady2 / conv1:.2f}x without the pool's one-off start ({startup:.1f} s) (goal >= 1.6x)")
-    print(f"  load average {load1:.1f} before, {load2:.1f} after, on {os.cpu_count()} cores shared with other jobs")
+    print(f"  load average (1 min): 1 process {c1['load_before']:.1f} before, {c1['load_after']:.1f} after; 2 processes "
+          f"{c2['load_before']:.1f} before, {c2['load_after']:.1f} after; {os.cpu_count()} cores (> 2 = other jobs "
+          "take CPU: the wall-clock ratio is then not this code's)")
+    cpu1, cpu2 = c1["cpu_self"], c2["cpu_workers"]
+    print(f"  CPU time (load-independent): 1 process {cpu1:.1f} s; 2 processes {cpu2:.1f} s in the workers, of "
+          f"which {startup_cpu:.1f} s is their start (a pool that only imports), + {c2['cpu_self']:.1f} s in the "
+          f"launcher: conversion work {(cpu2 - startup_cpu) / cpu1:.2f}x that of 1 process (1.00 = nothing "
+          f"repeated); on 2 idle cores 2 processes would be {2 * cpu1 / cpu2:.2f}x with their start, "
+          f"{2 * cpu1 / max(cpu2 - startup_cpu, 1e-9):.2f}x once started")
     linear, measured = conv1 * 16, conv1 * 16 * min(eff, 1.0)
     print(f"projection (chunks are independent: no shared state but the input reads): 16 cores = {linear:.0f} "
           f"records/s per node if linear, {measured:.0f} at this run's efficiency {eff:.2f}; 4 nodes = "
           f"{4 * linear:.0f} / {4 * measured:.0f} records/s: VRT-80k (80k records) in "
           f"{80000 / (4 * linear) / 60:.1f} / {80000 / (4 * measured) / 60:.1f} min")
     print(f"peak RSS per conversion worker: {rss:.0f} MB (goal < 1500 MB)")
+
+
+def remote_report(n: int, mb: float, remote: dict, ing: dict, ray_ing: dict) -> None:
+    """Print the remote-source conversion, the ingest figures and Ray Data's on the same shards."""
     print(f"\nremote source (loopback S3, cache + output on S3, 2 processes): {n / remote['seconds']:.1f} records/s; "
           f"local disk used at most {remote['peak_disk_mb']:.0f} MB (= largest object {remote['largest_object_mb']:.0f} MB;"
           f" dataset {mb:.0f} MB)")
@@ -284,6 +435,15 @@ def main() -> None:
           f"{ing['gets']} GETs")
     print(f"  time to first batch {ing['first_batch_s']:.2f} s (goal < 2 s); peak RSS per loader process "
           f"{ing['loader_rss_mb']:.0f} MB")
+    print("  first batch, slowest rank: " + ", ".join(f"{k} {v:.2f} s" for k, v in ing["parts"].items()))
+    if "missing" in ray_ing:
+        print(f"Ray Data streaming_split: not measured ({ray_ing['missing']})")
+        return
+    r = ray_ing
+    print(f"Ray Data read_parquet + streaming_split(2, equal=True), 2 consumers, same shards and collate: bytes "
+          f"served / dataset = {r['ratio']:.2f}, {r['gets']} GETs; time to first batch {r['first_batch_s']:.2f} s "
+          f"(after ray.init {r['init_s']:.1f} s); peak RSS: Ray worker {r['worker_rss_mb']:.0f} MB, driver "
+          f"{r['driver_rss_mb']:.0f} MB; {r['rows']} rows ({r['distinct']} distinct)")
 
 
 if __name__ == "__main__":

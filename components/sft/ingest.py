@@ -38,7 +38,7 @@ import numpy as np
 
 from vrt import storage
 from vrt.data.manifest import MANIFEST, Manifest, read_manifest
-from vrt.data.rowgroups import RowGroups, check_schema, read_footer
+from vrt.data.rowgroups import RowGroups, check_schema, footer_start, read_footer
 from vrt.errors import UserError
 
 RowRef = tuple[int, int]  # (shard index, row index inside the shard)
@@ -50,9 +50,10 @@ def open_dataset(uri: str) -> Manifest:
     where = storage.join(uri, MANIFEST)
     if manifest.counts["written"] == 0 or not manifest.shards:
         raise UserError(f"{where} lists no rows: the dataset is empty; prepare a dataset with samples")
-    first = manifest.shards[0].path
+    first = manifest.shards[0]
     try:
-        check_schema(first, read_footer(storage.join(uri, first))[1].schema.to_arrow_schema())
+        _, meta = read_footer(storage.join(uri, first.path), first.bytes, footer_start(first))
+        check_schema(first.path, meta.schema.to_arrow_schema())
     except UserError as e:
         raise UserError(f"{where}: shard {e}") from e
     return manifest

@@ -150,14 +150,14 @@ def test_s3_source_streams_one_object_at_a_time(s3_bucket, tmp_path):
     local = sorted(src.glob("ver_training_*.tfrecord"))
     storage.upload_dir(tmp_path / "raw" / "vrt-80k", f"{s3_bucket}/raw")
     peaks = []
-    real = stream.S3Inputs.files
+    real = stream.RemoteInputs.files
 
     def spy(self):
         yield from real(self)
         peaks.append(self.peak_disk)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(stream.S3Inputs, "files", spy)
+        mp.setattr(stream.RemoteInputs, "files", spy)
         m = prepare(PrepareConfig("vrt-80k", f"{s3_bucket}/raw", f"{s3_bucket}/ds", shard_size=7, workers=2))
     assert peaks == [max(p.stat().st_size for p in local)]
     ref = prepare(PrepareConfig("vrt-80k", str(tmp_path / "raw" / "vrt-80k"), str(tmp_path / "ref"), shard_size=7))

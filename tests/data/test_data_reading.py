@@ -73,3 +73,31 @@ def test_column_reads_match_the_whole_table(bench):
     assert read_images(str(bench), [*some, "absent"]) == dict(zip(some, whole.column("image").to_pylist()[3:5], strict=True))
     with pytest.raises(ValueError, match=r"unknown columns \['nope'\]"):
         read_columns(str(bench), ["nope"])
+
+
+def test_footer_is_one_ranged_read_placed_by_the_manifest_and_damage_is_named(bench, monkeypatch):
+    from vrt.data.manifest import read_manifest
+    from vrt.errors import UserError
+
+    shard = read_manifest(str(bench)).shards[0]
+    path = str(bench / shard.path)
+    start = rowgroups.footer_start(shard)
+    reads: list[tuple[int, int]] = []
+    real = rowgroups.read_range
+    monkeypatch.setattr(rowgroups, "read_range", lambda u, o, n: (reads.append((o, n)), real(u, o, n))[1])
+    monkeypatch.setattr(rowgroups, "_FOOTERS", {})
+    size, meta = rowgroups.read_footer(path, shard.bytes, start)
+    assert size == shard.bytes and reads == [(start, shard.bytes - start)] and meta.num_rows == shard.rows == 5
+    assert rowgroups.read_footer(path, shard.bytes, start)[1] is meta and len(reads) == 1  # once per process
+    monkeypatch.setattr(rowgroups, "_FOOTERS", {})
+    reads.clear()
+    assert rowgroups.read_footer(path)[1].num_rows == 5 and len(reads) == 2  # no placement: trailer, footer
+    data = bytearray((bench / shard.path).read_bytes())
+    data[-6:-4] = b"\xff\xff"  # footer length past the file's start
+    (bench / shard.path).write_bytes(bytes(data))
+    monkeypatch.setattr(rowgroups, "_FOOTERS", {})
+    with pytest.raises(UserError, match="damaged Parquet footer"):
+        rowgroups.read_footer(path, shard.bytes, start)
+    (bench / shard.path).write_bytes(bytes(data[:-4]) + b"NOPE")
+    with pytest.raises(UserError, match="is not a Parquet file"):
+        rowgroups.read_footer(path, shard.bytes, start)

@@ -50,6 +50,13 @@ def prepare(
 ) -> None:
     """Convert one raw source into canonical Parquet shards + manifest.json (resumable).
 
+    A remote --from (s3:// or hf://) is read file by file as conversion
+    reaches it, through the raw cache (a cached file is not fetched again).
+    Local disk, whatever the dataset size: one input file (a TFRecord object,
+    a Parquet file, or a VGR annotation file, fetched whole before its
+    records) plus one image per worker (VGR), plus the cache when --cache
+    is a local folder.
+
     Example: vrt data prepare --source vrt-bench --from data/raw/vrt-bench --out data/vrt-bench
     """
     from vrt.console import console

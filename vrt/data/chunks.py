@@ -95,8 +95,8 @@ def span_chunks(files: Iterable[InputFile], size: int) -> Iterator[Chunk]:
         yield Chunk(index, len(batch), spans=tuple(spans))
 
 
-def _record_chunks(conv: ModuleType, paths: list[Path], root: Path, size: int) -> Iterator[Chunk]:
-    records = conv.iter_raw(paths, root)
+def record_chunks(records: Iterator[RawRecord], size: int) -> Iterator[Chunk]:
+    """Chunks of `size` raw records shipped with the chunk, in order (lazily)."""
     for index in itertools.count():
         batch = tuple(itertools.islice(records, size))
         if not batch:
@@ -113,7 +113,7 @@ def plan_chunks(conv: ModuleType, paths: list[Path], root: Path, size: int) -> I
     """The chunks of `size` input records of local inputs, in input order (lazily)."""
     if by_span(paths):
         return span_chunks(local_tfrecords(paths, root), size)
-    return _record_chunks(conv, paths, root, size)
+    return record_chunks(conv.iter_raw(paths, root), size)
 
 
 def iter_chunk(chunk: Chunk) -> Iterator[RawRecord]:

@@ -28,13 +28,13 @@ from types import ModuleType
 
 from vrt import storage
 from vrt.console import console, progress
-from vrt.data import fetch, stream
-from vrt.data.chunks import Chunk, plan_chunks, span_chunks
+from vrt.data import fetch, remote, stream
+from vrt.data.chunks import Chunk, plan_chunks, record_chunks, span_chunks
 from vrt.data.convert import WORK, ChunkJob, run_chunk
 from vrt.data.executors import EXECUTORS, available_cores, run_jobs
 from vrt.data.manifest import MANIFEST, QUARANTINE, Manifest, Shard, read_manifest, write_manifest
 from vrt.data.schema import SCHEMA, SCHEMA_VERSION, SOURCES
-from vrt.data.sources import converter
+from vrt.data.sources import converter, vgr
 from vrt.errors import UserError
 
 CONVERTER_VERSION = 2
@@ -174,13 +174,25 @@ def _publish(cfg: PrepareConfig, results: list[dict], fingerprint: str) -> Manif
     return manifest
 
 
+def _remote_plan(cfg: PrepareConfig, conv: ModuleType, src: remote.Remote, cache: str, tmp: Path):
+    """Chunk plan of a remote source: input files fetched one at a time as the plan reaches them."""
+    inputs = stream.RemoteInputs(cfg.source, src, cfg.revision, cache, tmp)
+    if cfg.source in stream.TFRECORD_SOURCES:  # workers read spans of the cached objects
+        return inputs.identity, lambda: span_chunks(inputs.files(), cfg.shard_size)
+    if cfg.source == "vgr":  # annotation files here, each record's image fetched by its worker
+        return inputs.identity, lambda: record_chunks(
+            vgr.iter_raw(inputs.local_files(), inputs.root, inputs.folder), cfg.shard_size)
+    check = getattr(conv, "check_input", None)
+    return inputs.identity, lambda: record_chunks(conv.iter_raw(inputs.local_files(check), inputs.root),
+                                                  cfg.shard_size)
+
+
 def _input_plan(cfg: PrepareConfig, conv: ModuleType, cache: str, tmp: Path):
     """(identity of the inputs, record count or None, chunk plan) for this source."""
-    if stream.streamable(cfg.source, cfg.from_uri):  # objects cached and read one by one
-        inputs = stream.S3Inputs(cfg.source, cfg.from_uri, cfg.revision, cache, tmp)
-        return inputs.identity, None, lambda: span_chunks(inputs.files(), cfg.shard_size)
-    root = fetch.fetch(cfg.from_uri, cfg.revision, cache, tmp)
-    paths, base = _inputs(conv, root)
+    if (src := remote.open_remote(cfg.from_uri, cfg.revision)) is not None:
+        identity, plan = _remote_plan(cfg, conv, src, cache, tmp)
+        return identity, None, plan
+    paths, base = _inputs(conv, fetch.local_root(cfg.from_uri))
     identity = [(p.relative_to(base).as_posix(), fetch.file_sha256(p)) for p in paths]
     return identity, conv.count(paths), functools.partial(plan_chunks, conv, paths, base, cfg.shard_size)
 

@@ -1,6 +1,6 @@
 """Read single row groups of canonical shards by byte range, verified against the manifest.
 
-A shard's footer is fetched once per process (two small ranged reads); a row
+A shard's footer is fetched once per process (one ranged read, placed by the manifest); a row
 group is one ranged read of exactly its column chunks, checked against the sha256 the
 manifest recorded for it, then decoded. Shards from manifests without row-group entries are
 described from their footer (and verified per whole shard only when read whole elsewhere).
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vrt import storage
-from vrt.data.manifest import Manifest
+from vrt.data.manifest import Manifest, Shard
 from vrt.data.ranges import object_size, read_range
 from vrt.data.schema import SCHEMA
 from vrt.data.writer import row_group_ranges
@@ -56,21 +56,48 @@ class _Pieces(io.RawIOBase):
         raise OSError(f"bytes {self.pos}..{self.pos + n} were not fetched")
 
 
-def read_footer(uri: str) -> tuple[int, pq.FileMetaData]:
-    """(file size, Parquet metadata) of a shard: two ranged reads, the 8-byte trailer then the footer."""
-    size = object_size(uri)
-    trailer = read_range(uri, size - 8, 8) if size >= 12 else b""
-    if trailer[-4:] != b"PAR1":
+def _parse_footer(uri: str, size: int, tail: bytes) -> pq.FileMetaData:
+    """Parquet metadata from the last `len(tail)` bytes of a `size`-byte file (UserError if damaged)."""
+    if len(tail) < 8 or tail[-4:] != b"PAR1":
         raise UserError(f"{uri} is not a Parquet file: the dataset is corrupt, prepare it again")
-    (footer_len,) = struct.unpack("<I", trailer[:4])
-    if footer_len + 12 > size:
+    (footer_len,) = struct.unpack("<I", tail[-8:-4])
+    if footer_len + 12 > size or footer_len + 8 > len(tail):
         raise UserError(f"{uri} has a damaged Parquet footer: the dataset is corrupt, prepare it again")
-    footer = read_range(uri, size - 8 - footer_len, footer_len)
-    try:
-        meta = pq.read_metadata(pa.BufferReader(b"PAR1" + footer + trailer))  # offsets stay the file's
+    try:  # offsets in the metadata stay the file's
+        return pq.read_metadata(pa.BufferReader(b"PAR1" + tail[len(tail) - 8 - footer_len :]))
     except (OSError, pa.ArrowException) as e:
         raise UserError(f"{uri} has a damaged Parquet footer ({e}): the dataset is corrupt, prepare it again") from e
-    return size, meta
+
+
+_FOOTERS: dict[tuple[str, int], pq.FileMetaData] = {}  # per process; a forked loader inherits its parent's
+
+
+def read_footer(uri: str, size: int | None = None, start: int | None = None) -> tuple[int, pq.FileMetaData]:
+    """(file size, Parquet metadata) of a shard, read once per process. Given the size and where the
+    footer starts (from the manifest), one ranged read of [start, size); else a size request and two
+    ranged reads (the 8-byte trailer, then the footer)."""
+    if size is not None and (uri, size) in _FOOTERS:
+        return size, _FOOTERS[uri, size]
+    if size is not None and start is not None and 12 <= size - start <= size:
+        tail = read_range(uri, start, size - start)
+        (footer_len,) = struct.unpack("<I", tail[-8:-4]) if len(tail) >= 8 else (0,)
+        if footer_len + 8 > len(tail):  # something unexpected between the row groups and the footer
+            tail = read_range(uri, size - 8 - footer_len, footer_len + 8) if footer_len + 12 <= size else tail
+    else:
+        size = object_size(uri)
+        trailer = read_range(uri, size - 8, 8) if size >= 12 else b""
+        (footer_len,) = struct.unpack("<I", trailer[:4]) if trailer[-4:] == b"PAR1" else (0,)
+        if trailer[-4:] == b"PAR1" and footer_len + 12 <= size:
+            tail = read_range(uri, size - 8 - footer_len, footer_len) + trailer
+        else:
+            tail = trailer
+    _FOOTERS[uri, size] = _parse_footer(uri, size, tail)
+    return size, _FOOTERS[uri, size]
+
+
+def footer_start(shard: Shard) -> int | None:
+    """Where a shard's footer starts: right after its last row group (None for older manifests)."""
+    return max((g["offset"] + g["length"] for g in shard.row_groups), default=None)
 
 
 def check_schema(uri: str, schema: pa.Schema) -> None:
@@ -95,7 +122,8 @@ class RowGroups:
 
     def footer(self, shard: int) -> tuple[int, pq.FileMetaData]:
         if shard not in self.footers:
-            self.footers[shard] = read_footer(self.shard_uri(shard))
+            entry = self.manifest.shards[shard]
+            self.footers[shard] = read_footer(self.shard_uri(shard), entry.bytes, footer_start(entry))
         return self.footers[shard]
 
     def sizes(self, shard: int) -> tuple[int, ...]:

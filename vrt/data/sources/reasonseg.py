@@ -39,14 +39,19 @@ def find_inputs(root: Path) -> list[Path]:
     if not paths:
         raise UserError(f"no *.parquet file under {root}: point --from at the ReasonSeg_test snapshot")
     for path in paths:
-        try:
-            names = set(pq.read_schema(path).names)
-        except (OSError, pa.ArrowException) as e:
-            raise UserError(f"{path} is not a readable Parquet file ({e}): download the dataset again") from e
-        missing = sorted(set(COLUMNS) - names)
-        if missing:
-            raise UserError(f"{path} lacks columns {missing}: is this ReasonSeg? check --source and --from")
+        check_input(path)
     return paths
+
+
+def check_input(path: Path) -> None:
+    """UserError unless `path` is a readable Parquet file with the ReasonSeg columns."""
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, pa.ArrowException) as e:
+        raise UserError(f"{path} is not a readable Parquet file ({e}): download the dataset again") from e
+    missing = sorted(set(COLUMNS) - names)
+    if missing:
+        raise UserError(f"{path} lacks columns {missing}: is this ReasonSeg? check --source and --from")
 
 
 def count(paths: list[Path]) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from vrt.data.schema import ref
 from vrt.data.sources.common import (
@@ -59,14 +60,16 @@ def count(paths: list[Path]) -> None:
     """Unknown until the JSON is parsed (the progress bar shows records done only)."""
 
 
-def iter_raw(paths: list[Path], root: Path) -> Iterator[RawRecord]:
+def iter_raw(paths: Iterable[Path], root: Path, folder: Callable[[Path, Any], Any] | None = None
+             ) -> Iterator[RawRecord]:
+    """Records of the annotation files; their images are read from the file's folder, or from
+    `folder(path, record)` (a remote folder, vrt.data.stream.RemoteFolder) when given."""
     for path in paths:
         name = path.relative_to(root).as_posix()
         for i, rec in enumerate(_load(path)):
             rid = rec.get("id") if isinstance(rec, dict) else None
-            yield RawRecord(
-                str(rid) if rid is not None else f"{name}#{i}", {"record": rec, "root": str(path.parent)}
-            )
+            where = folder(path, rec) if folder is not None else str(path.parent)
+            yield RawRecord(str(rid) if rid is not None else f"{name}#{i}", {"record": rec, "root": where})
 
 
 def _coords(text: str) -> list[float]:
@@ -113,7 +116,8 @@ def _turns(rec: dict) -> tuple[str, str]:
     return human if isinstance(human, str) else "", gpt
 
 
-def _image(rec: dict, root: str) -> tuple[bytes, str]:
+def _image(rec: dict, root: Any) -> tuple[bytes, str]:
+    """The image bytes a record names, under the local folder `root` or from a remote folder."""
     rel = rec.get("image")
     if not isinstance(rel, str) or not rel:
         raise BadRecord(MALFORMED, "record names no image")
@@ -122,6 +126,10 @@ def _image(rec: dict, root: str) -> tuple[bytes, str]:
         raise BadRecord(
             BAD_IMAGE_PATH, f"image path {rel!r} is absolute or climbs out with ..; paths are relative"
         )
+    if not isinstance(root, str):  # remote: the worker fetches the one file (through the raw cache)
+        if (data := root.read(rel)) is None:
+            raise BadRecord(MISSING_IMAGE, f"image {rel} not found under {root.where}: upload the image folders")
+        return data, rel
     path = Path(root, rel)
     if not path.resolve().is_relative_to(Path(root).resolve()):
         raise BadRecord(BAD_IMAGE_PATH, f"image path {rel!r} leads outside {root} (a symlink)")
