@@ -38,7 +38,7 @@ from models import RSa2VA, load_preset
 from models.config import ModelPreset, preset_from_dict
 from models.losses import mask_bce, mask_dice
 from vrt.data import rle
-from vrt.data.synth.scene import Scene, make_scene
+from vrt.data.synth.scene import COLOURS, SHAPES, Scene, make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,6 +249,89 @@ def rung2(run: Run) -> dict:
     return {"curve": curve, "ce": float(out.loss_ce.detach()), "seconds": time.perf_counter() - start}
 
 
+class NamePrompts(torch.nn.Module):
+    """Rung 2 with the language model cut out: a learned prompt vector per object name (colour + shape)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.names = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+        self.table = torch.nn.Embedding(len(self.names), width)
+
+    def forward(self, rows: list[dict]) -> torch.Tensor:
+        index = [self.names.index(r["question"].removeprefix("Segment the ").rstrip(".")) for r in rows]
+        return self.table(torch.tensor(index))
+
+
+def _name_logits(model: RSa2VA, prompts: NamePrompts, rows: list[dict]) -> torch.Tensor:
+    features = model.sam_features(_collate(model, rows)["sam_pixel_values"])
+    vectors = prompts(rows)
+    return torch.cat([model.decode_masks(features, b, vectors[b : b + 1])[0] for b in range(len(rows))])
+
+
+def rung2_names(run: Run) -> dict:
+    """Rung 2's rows and SAM 2, prompted by a learned vector per object name instead of the `[SEG]` state:
+    {'curve', 'seconds'}. Reaching well above all-shapes here while rung 2 does not puts the limit in the
+    language model's `[SEG]` state, not in the decoder."""
+    torch.manual_seed(run.seed)
+    model = RSa2VA.from_preset(run.preset, seed=run.seed)
+    prompts = NamePrompts(model.sam.mask_decoder.config.hidden_size)
+    train = one_object_rows(scenes(run.seed, run.n_train, run.image_size), run.seed)
+    held = one_object_rows(scenes(run.seed + 1000, run.n_held, run.image_size), run.seed + 1000)
+    params = [*model.sam.parameters(), *prompts.parameters()]
+    opt, sched = _optimizer(params, run)
+    w, size, rng = run.preset.loss, run.preset.mask_loss_size, np.random.default_rng(run.seed)
+
+    @torch.no_grad()
+    def evaluate() -> float:
+        model.eval()
+        scores = []
+        for start in range(0, len(held), 8):
+            rows = held[start : start + 8]
+            up = F.interpolate(_name_logits(model, prompts, rows)[:, None], size=(run.image_size,) * 2, mode="bilinear")
+            scores += [iou(m[0].numpy() > 0, r["_mask"]) for m, r in zip(up, rows)]
+        model.train()
+        return float(np.mean(scores))
+
+    curve, start = [(0, evaluate())], time.perf_counter()
+    for step, rows in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
+        preds = F.interpolate(_name_logits(model, prompts, rows)[:, None], size=(size, size), mode="bilinear")[:, 0]
+        masks = torch.from_numpy(np.stack([r["_mask"] for r in rows])).float()[:, None]
+        targets = (F.interpolate(masks, size=(size, size), mode="area")[:, 0] > 0.5).float()
+        loss = w.bce * mask_bce(preds, targets) + w.dice * mask_dice(preds, targets)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % run.eval_every == 0 or step == run.steps:
+            curve.append((step, evaluate()))
+            _progress("rung 2 (name prompts)", curve[-1], start)
+    return {"curve": curve, "seconds": time.perf_counter() - start}
+
+
+def seg_state_signal(run: Run, n: int = 16) -> dict:
+    """What the mask loss has to work with at init, on rung 2's rows: how much the `[SEG]` state varies
+    across questions (std across samples / std overall) and the mask loss's gradient into the language
+    model's layers relative to the CE gradient (largest parameter-gradient norm of each)."""
+    torch.manual_seed(run.seed)
+    model = RSa2VA.from_preset(run.preset, seed=run.seed)
+    batch = _collate(model, one_object_rows(scenes(run.seed, n, run.image_size), run.seed))
+    grads = {}
+    for term in ("loss_mask_dice", "loss_ce"):
+        model.zero_grad()
+        out = model(**batch)
+        getattr(out, term).backward()
+        grads[term] = max(p.grad.norm().item() for name, p in model.named_parameters()
+                          if "language_model.layers" in name and p.grad is not None)
+    with torch.no_grad():
+        hidden = model.vlm(**{k: batch[k] for k in ("input_ids", "attention_mask", "mm_token_type_ids",
+                                                    "pixel_values", "image_grid_thw")},
+                           output_hidden_states=True).hidden_states[-1]
+        seg = hidden[batch["input_ids"] == model.seg_token_id]
+    return {"seg_state_variation": float(seg.std(0).mean() / seg.std()),
+            "mask_to_ce_gradient": grads["loss_mask_dice"] / grads["loss_ce"]}
+
+
 def _vrt(args: list[str], cwd: Path) -> str:
     """Run the project's CLI (`vrt ...`) in `cwd`; its stdout, or SystemExit with the tail of its log."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
@@ -321,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--name-prompts", action="store_true",
+                    help="rung 2: train with a learned prompt per object name in place of the [SEG] state")
     ap.add_argument("--n-train", type=int, default=1000, help="rung 3: generated training samples")
     ap.add_argument("--n-bench", type=int, default=64, help="rung 3: generated bench samples")
     ap.add_argument("--preset-yaml", default=str(ROOT / "pipelines/presets/tiny.yaml"), help="rung 3 pipeline preset")
@@ -337,10 +422,15 @@ def main(argv: list[str] | None = None) -> None:
         if rung == 1:
             r = rung1(run)
             _print_curve("rung 1 (SAM, box prompts)", r, f"  | box-fill {r['box_fill']:.3f}, all-shapes {r['all_shapes']:.3f}")
-        if rung == 2:
+        if rung == 2 and args.name_prompts:
+            _print_curve("rung 2 (learned name prompts, no LM)", rung2_names(run))
+        elif rung == 2:
             r = rung2(run)
             held = scenes(run.seed + 1000, run.n_held, run.image_size)
             _print_curve("rung 2 ([SEG], one object)", r, f"  | all-shapes {all_shapes_iou(held):.3f}, final CE {r['ce']:.3f}")
+            signal = seg_state_signal(run)
+            print(f"rung 2 at init: [SEG]-state variation across questions {signal['seg_state_variation']:.3f}, "
+                  f"mask/CE gradient into the LM {signal['mask_to_ce_gradient']:.1e}", flush=True)
         if rung == 3:
             with tempfile.TemporaryDirectory(prefix="vrt-ladder-") as tmp:
                 work = Path(args.work or tmp).resolve()
