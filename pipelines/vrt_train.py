@@ -5,7 +5,9 @@ Run here: vrt pipeline run --local            (kfp.local SubprocessRunner, gener
 
 The pipeline is built per preset (`build_pipeline`); the preset sets the defaults of the run-time
 parameters (data sources and revision, sample limits, `sft_overrides` / `grpo_overrides` lists of
-`key=value`), so one compiled YAML serves many runs. All Kubernetes wiring is here:
+`key=value`), so one compiled YAML serves many runs. With `data.mix_in` (VGR) a second dataset step
+prepares that source and SFT trains on the weighted mixture of both (`data.train_weight`,
+`data.mix_in.weight`); GRPO keeps the train source (its rewards need answer masks). All Kubernetes wiring is here:
 `wire_platform` hands every step the chart's ConfigMap and Secrets as environment variables
 (vrt/k8s/platform.py is the list) and its pod's namespace; `place_on_gpus` puts the GPU pool's
 placement on the GPU steps (the training steps are CPU launchers whose RayJob workers get it
@@ -102,12 +104,34 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
                 out_uri=f"{work_uri}/raw", n_train=n_train, n_bench=n_bench, seed=seed, image_size=image_size
             ).set_display_name("generate data")
             _finish(settings, raw)
+            mix_from = f"{raw.output}/{data.mix_in.source}" if data.mix_in else ""
             return chain(
                 work_uri, f"{raw.output}/{data.train_source}", f"{raw.output}/vrt-bench", "", eval_limit,
-                sft_overrides, grpo_overrides,
+                sft_overrides, grpo_overrides, mix_from, "",
             )
 
         return vrt_train
+
+    if data.mix_in:
+
+        @dsl.pipeline(name=f"vrt-train-{settings.preset}", description=description)
+        def vrt_train_mixed(
+            work_uri: str = settings.work_uri,
+            train_from: str = data.train_from,
+            bench_from: str = data.bench_from,
+            revision: str = data.revision,
+            mix_from: str = data.mix_in.from_uri,
+            mix_revision: str = data.mix_in.revision,
+            eval_limit: int = settings.evaluate.limit,
+            sft_overrides: list = [],  # noqa: B006
+            grpo_overrides: list = [],  # noqa: B006
+        ) -> Outputs:
+            """The sources at pinned revisions (40-hex commits: the dataset step refuses anything else for an
+            hf:// source); `mix_from` / `mix_revision`: the SFT mixture's second source (data.mix_in)."""
+            return chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides,
+                         mix_from, mix_revision)
+
+        return vrt_train_mixed
 
     @dsl.pipeline(name=f"vrt-train-{settings.preset}", description=description)
     def vrt_train(
@@ -120,7 +144,7 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
         grpo_overrides: list = [],  # noqa: B006
     ) -> Outputs:
         """The sources at a pinned revision (a 40-hex commit: the dataset step refuses anything else)."""
-        return chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides)
+        return chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides, "", "")
 
     return vrt_train
 
@@ -138,7 +162,8 @@ def _chain(settings: PipelineSettings) -> Callable:
     ev, reg, dep = settings.evaluate, settings.register, settings.deploy
     gpu = gpu_settings(settings.preset)
 
-    def chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides) -> Outputs:
+    def chain(work_uri, train_from, bench_from, revision, eval_limit, sft_overrides, grpo_overrides, mix_from,
+              mix_revision) -> Outputs:
         train = prepare_dataset(
             source=settings.data.train_source, from_uri=train_from, out_uri=f"{work_uri}/datasets/train",
             revision=revision, runtime=settings.runtime,
@@ -147,9 +172,15 @@ def _chain(settings: PipelineSettings) -> Callable:
             source="vrt-bench", from_uri=bench_from, out_uri=f"{work_uri}/datasets/bench", revision=revision,
             runtime=settings.runtime,
         ).set_display_name("dataset: bench")
+        mix = settings.data.mix_in
+        mixed = mix and prepare_dataset(
+            source=mix.source, from_uri=mix_from, out_uri=f"{work_uri}/datasets/train-{mix.source}",
+            revision=mix_revision, runtime=settings.runtime,
+        ).set_display_name(f"dataset: train {mix.source}")
         sft_task = sft(
             config=settings.preset, output=f"{work_uri}/sft", overrides=sft_overrides,
             dataset=train.outputs["dataset"], runtime=settings.runtime,
+            weights=settings.data.sft_weights, **({"mix_dataset": mixed.outputs["dataset"]} if mixed else {}),
         ).set_display_name("sft")
         grpo_task = grpo(
             config=settings.preset, output=f"{work_uri}/grpo", overrides=grpo_overrides,
@@ -173,7 +204,8 @@ def _chain(settings: PipelineSettings) -> Callable:
             namespace=dep.namespace, canary_percent=dep.canary_percent, deployment_mode=dep.deployment_mode,
             gpus=gpu["accelerator_limit"], timeout_s=dep.timeout_s,
         ).set_display_name("deploy")
-        _hygiene(settings, gpu, train, bench, sft_task, grpo_task, predict_task, score, registered, served)
+        data_tasks = (train, bench, *([mixed] if mixed else []))
+        _hygiene(settings, gpu, data_tasks, sft_task, grpo_task, predict_task, score, registered, served)
         return Outputs(
             endpoint=served.output, model_uri=registered.outputs["model_uri"], alias=registered.outputs["alias"],
             metrics=score.outputs["metrics"], report=score.outputs["report"],
@@ -182,22 +214,22 @@ def _chain(settings: PipelineSettings) -> Callable:
     return chain
 
 
-def _hygiene(settings: PipelineSettings, gpu: dict, train, bench, sft_task, grpo_task, predict_task, score,
+def _hygiene(settings: PipelineSettings, gpu: dict, data_tasks: tuple, sft_task, grpo_task, predict_task, score,
              registered, served) -> None:
     """Caching, retries, sizing, platform env and GPU placement of every task of the chain."""
-    for task in (train, bench, score):
+    for task in (*data_tasks, score):
         task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
     predict_task.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2.0, backoff_max_duration="600s")
     # Side effects (registry, serving) and training never come from the cache unless a run asks
     # (`settings.cache_training`): a cached GRPO step would reuse last week's model silently.
     for task in (registered, served, *(() if settings.cache_training else (sft_task, grpo_task))):
         task.set_caching_options(False)
-    for task, kind in ((train, "launcher"), (bench, "launcher"), (sft_task, "launcher"), (grpo_task, "launcher"),
+    for task, kind in (*((t, "launcher") for t in data_tasks), (sft_task, "launcher"), (grpo_task, "launcher"),
                        (predict_task, "evaluate"), (score, "evaluate"), (registered, "register"),
                        (served, "launcher")):
         _finish(settings, task, kind)
     if settings.runtime == "kubernetes":
-        for task in (train, bench):  # the conversion itself runs in the RayJob (its raw cache is on S3)
+        for task in data_tasks:  # the conversion itself runs in the RayJob (its raw cache is on S3)
             kubernetes.empty_dir_mount(task, volume_name="scratch", mount_path="/tmp", size_limit=LAUNCHER_SCRATCH)
         kubernetes.add_pod_label(served, "vrt.io/role", "deployer")  # admitted by the predictor's NetworkPolicy
     for task in (sft_task, grpo_task, predict_task):

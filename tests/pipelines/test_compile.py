@@ -25,7 +25,8 @@ def compiled(preset: str, tmp_path, **overrides) -> tuple[dict, dict]:
 def test_tiny_chain_has_every_step_and_no_gpu(tmp_path):
     spec, platform = compiled("tiny", tmp_path)
     assert sorted(spec["root"]["dag"]["tasks"]) == [
-        "deploy", "evaluate", "grpo", "predict", "prepare-dataset", "prepare-dataset-2", "register", "sft", "synth-data",
+        "deploy", "evaluate", "grpo", "predict", "prepare-dataset", "prepare-dataset-2", "prepare-dataset-3",
+        "register", "sft", "synth-data",
     ]
     for executor in spec["deploymentSpec"]["executors"].values():
         assert "accelerator" not in executor["container"].get("resources", {})
@@ -109,7 +110,7 @@ def test_4b_task_hygiene(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     for name in ("sft", "grpo", "register", "deploy"):
         assert tasks[name]["cachingOptions"] == {}, name  # enableCache false
-    for name in ("prepare-dataset", "prepare-dataset-2", "predict", "evaluate"):
+    for name in ("prepare-dataset", "prepare-dataset-2", "prepare-dataset-3", "predict", "evaluate"):
         policy = tasks[name]["retryPolicy"]
         assert policy["maxRetryCount"] >= 2 and policy["backoffFactor"] == 2.0 and policy["backoffMaxDuration"] == "600s"
     for name, executor in spec["deploymentSpec"]["executors"].items():
@@ -117,7 +118,7 @@ def test_4b_task_hygiene(tmp_path):
         assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res), name
         assert "pip install" not in "\n".join(executor["container"]["command"]), name
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for name in ("exec-prepare-dataset", "exec-prepare-dataset-2"):
+    for name in ("exec-prepare-dataset", "exec-prepare-dataset-2", "exec-prepare-dataset-3"):
         assert k8s[name]["emptyDirMounts"] == [{"mountPath": "/tmp", "sizeLimit": "1Gi", "volumeName": "scratch"}]
         # a launcher: conversion runs as Ray tasks of the RayJob it creates (components/dataset/launch.py)
         assert spec["deploymentSpec"]["executors"][name]["container"]["resources"]["resourceMemoryLimit"] == "4Gi"
@@ -135,3 +136,18 @@ def test_training_caching_can_be_asked_for(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["sft"]["cachingOptions"] == tasks["grpo"]["cachingOptions"] == {"enableCache": True}
     assert tasks["register"]["cachingOptions"] == tasks["deploy"]["cachingOptions"] == {}
+
+
+def test_sft_trains_on_the_weighted_mixture_grpo_on_the_train_source(tmp_path):
+    spec, _ = compiled("tiny", tmp_path)
+    tasks = spec["root"]["dag"]["tasks"]
+    sft_in = tasks["sft"]["inputs"]
+    assert sft_in["artifacts"]["dataset"]["taskOutputArtifact"]["producerTask"] == "prepare-dataset"
+    assert sft_in["artifacts"]["mix_dataset"]["taskOutputArtifact"]["producerTask"] == "prepare-dataset-3"
+    assert sft_in["parameters"]["weights"]["runtimeValue"]["constant"] == [1.0, 0.5]
+    assert tasks["prepare-dataset-3"]["inputs"]["parameters"]["source"]["runtimeValue"]["constant"] == "vgr"
+    assert set(tasks["grpo"]["inputs"]["artifacts"]) == {"dataset", "init_model"}
+    assert tasks["grpo"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]["producerTask"] == "prepare-dataset"
+    spec, _ = compiled("tiny", tmp_path, **{"data.mix_in": None})  # the train source alone
+    assert "prepare-dataset-3" not in spec["root"]["dag"]["tasks"]
+    assert spec["root"]["dag"]["tasks"]["sft"]["inputs"]["parameters"]["weights"]["runtimeValue"]["constant"] == [1.0]

@@ -36,7 +36,8 @@ def test_every_pipeline_parameter_is_consumed_by_a_task(preset, tmp_path):
     params = set(spec["root"]["inputDefinitions"]["parameters"])
     assert params - consumed(spec) == set()
     expected = {"work_uri", "eval_limit", "sft_overrides", "grpo_overrides"}
-    expected |= {"train_from", "bench_from", "revision"} if preset == "4b" else {"n_train", "n_bench", "seed", "image_size"}
+    expected |= ({"train_from", "bench_from", "revision", "mix_from", "mix_revision"} if preset == "4b"
+                 else {"n_train", "n_bench", "seed", "image_size"})
     assert params == expected
 
 
@@ -51,6 +52,10 @@ def test_4b_compiles_without_a_revision_and_takes_it_per_run(tmp_path):
     assert tasks["predict"]["inputs"]["parameters"]["limit"] == {"componentInputParameter": "eval_limit"}
     for name in ("prepare-dataset", "prepare-dataset-2"):
         assert tasks[name]["inputs"]["parameters"]["revision"] == {"componentInputParameter": "revision"}
+    # the SFT mixture's VGR source: its own folder and commit, per run
+    assert params["mix_revision"]["defaultValue"] == "" and params["mix_from"]["defaultValue"] == "s3://vrt/raw/vgr"
+    assert tasks["prepare-dataset-3"]["inputs"]["parameters"]["revision"] == {"componentInputParameter": "mix_revision"}
+    assert tasks["prepare-dataset-3"]["inputs"]["parameters"]["source"]["runtimeValue"]["constant"] == "vgr"
 
 
 @pytest.mark.parametrize("revision", ["", "main", "0123abc"])
