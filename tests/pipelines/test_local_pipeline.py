@@ -33,7 +33,7 @@ def test_local_pipeline_runs_the_whole_chain(in_tmp, capsys):
     out = capsys.readouterr().out
     assert "registered: models:/vrt-tiny/1  alias: champion" in out
     assert (in_tmp / ".vrt" / "demo" / "overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for name, count in (("train", 16), ("bench", 4)):
+    for name, count in (("train", 16), ("bench", 4), ("train-vgr", 8)):  # VGR: n_train / 2, SFT's mix_in
         manifest = json.loads((in_tmp / ".vrt/work/datasets" / name / "manifest.json").read_text())
         assert manifest["counts"] == {"input": count, "written": count, "quarantined": 0}
     # The server the deploy step left on loopback answers.
