@@ -117,3 +117,18 @@ def test_prepared_vgr_rows_collate_one_box_seg_per_region(tiny_model, tmp_path):
     regions = [r["reasoning"].count("<ref:") for r in rows]
     assert [int((ids == tiny_model.seg_token_id).sum()) for ids in batch["input_ids"]] == regions
     assert [f.tolist() for f in batch["gt_is_box"]] == [[True] * n for n in regions]
+
+
+def test_box_targets_with_the_authors_point_sampled_slots(tiny_preset):
+    """The real presets' loss (5 slots per sample, point-sampled BCE + Dice): box slots go to the projection
+    loss, mask slots to BCE + Dice, a box-only batch has no BCE/Dice term."""
+    from models import RSa2VA
+    from models.config import preset_from_dict
+
+    data = tiny_preset.to_dict()
+    data["loss"] = {**data["loss"], "mask_loss": "points", "mask_slots": 5, "num_points": 256}
+    model = RSa2VA.from_preset(preset_from_dict(data), seed=0)
+    mixed = model(**model.processor.collate([make_samples(1, size=96)[0], _vgr_row()], train=True))
+    assert mixed.loss_mask_bce.item() > 0 and mixed.loss_mask_box.item() > 0 and torch.isfinite(mixed.loss)
+    boxes = model(**model.processor.collate([_vgr_row()], train=True))
+    assert boxes.loss_mask_bce.item() == 0.0 and boxes.loss_mask_box.item() > 0
