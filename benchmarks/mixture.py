@@ -67,7 +67,8 @@ def train(arm: str, data: dict[str, Path], work: Path, args: argparse.Namespace)
     model = [f"model={text_only_preset(work)}"] if arm == "vgr-text" else []
     start = time.perf_counter()
     out = _vrt(["train", "sft", "--config", str(ROOT / "pipelines/presets/tiny.yaml"), "sft.dataset=", *sources,
-                *model, f"sft.max_steps={args.steps}", f"sft.seed={args.seed}", f"sft.output={work / 'sft' / arm}",
+                *model, f"sft.max_steps={args.steps}", f"sft.seed={args.seed}", f"sft.output={work / 'sft'}",
+                f"sft.run_name={arm}",
                 f"sft.checkpoint_every={args.steps}"], work)
     return _manifest_uri(out), time.perf_counter() - start
 
