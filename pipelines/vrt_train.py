@@ -7,9 +7,9 @@ The pipeline is built per preset (`build_pipeline`); the preset sets the default
 parameters (data sources and revision, sample limits, `sft_overrides` / `grpo_overrides` lists of
 `key=value`), so one compiled YAML serves many runs. With `data.mix_in` (VGR) a second dataset step
 prepares that source and SFT trains on the weighted mixture of both (`data.train_weight`,
-`data.mix_in.weight`); GRPO keeps the train source (its rewards need answer masks). All Kubernetes wiring is here:
-`wire_platform` hands every step the chart's ConfigMap and Secrets as environment variables
-(vrt/k8s/platform.py is the list) and its pod's namespace; `place_on_gpus` puts the GPU pool's
+`data.mix_in.weight`); GRPO keeps the train source (its rewards need answer masks).
+All Kubernetes wiring is here: `wire_platform` hands every step the chart's ConfigMap and Secrets as
+environment variables (vrt/k8s/platform.py is the list) and its pod's namespace; `place_on_gpus` puts the GPU pool's
 placement on the GPU steps (the training steps are CPU launchers whose RayJob workers get it
 through KFP task-config passthrough; predict uses its GPU in its own pod); `size` gives every task
 CPU/memory requests and limits.
@@ -172,11 +172,12 @@ def _chain(settings: PipelineSettings) -> Callable:
             source="vrt-bench", from_uri=bench_from, out_uri=f"{work_uri}/datasets/bench", revision=revision,
             runtime=settings.runtime,
         ).set_display_name("dataset: bench")
-        mix = settings.data.mix_in
-        mixed = mix and prepare_dataset(
-            source=mix.source, from_uri=mix_from, out_uri=f"{work_uri}/datasets/train-{mix.source}",
-            revision=mix_revision, runtime=settings.runtime,
-        ).set_display_name(f"dataset: train {mix.source}")
+        mix, mixed = settings.data.mix_in, None
+        if mix:
+            mixed = prepare_dataset(
+                source=mix.source, from_uri=mix_from, out_uri=f"{work_uri}/datasets/train-{mix.source}",
+                revision=mix_revision, runtime=settings.runtime,
+            ).set_display_name(f"dataset: train {mix.source}")
         sft_task = sft(
             config=settings.preset, output=f"{work_uri}/sft", overrides=sft_overrides,
             dataset=train.outputs["dataset"], runtime=settings.runtime,
