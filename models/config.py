@@ -72,7 +72,8 @@ class TrainPolicy:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Next-token CE + mask BCE + mask Dice, as the authors train (docs/fidelity.md).
+    """Next-token CE + mask BCE + mask Dice, as the authors train (docs/fidelity.md); a target that is a
+    box, not a mask (VGR), gets the box projection loss (weight `box`) instead of BCE + Dice.
 
     mask_loss `points`: BCE and Dice on `num_points` uncertainty-sampled points per mask;
     `dense`: on every pixel of the mask_loss_size² masks (an option for small random-init models).
@@ -87,9 +88,10 @@ class LossWeights:
     oversample_ratio: float = 3.0
     importance_ratio: float = 0.75
     mask_slots: int = 5
+    box: float = 1.0  # box projection loss on box-only targets (VGR; models/losses.box_projection_loss)
 
     def __post_init__(self) -> None:
-        if min(self.ce, self.bce, self.dice) < 0:
+        if min(self.ce, self.bce, self.dice, self.box) < 0:
             raise ValueError(f"loss weights must be >= 0, got {self}")
         if self.mask_loss not in ("points", "dense"):
             raise ValueError(f"loss.mask_loss must be 'points' or 'dense', got {self.mask_loss!r}")

@@ -84,3 +84,20 @@ def sample_points(
         coords = torch.cat([chosen, extra], dim=1)
         point_targets = _at_points(targets.float(), coords)
     return _at_points(logits, coords), point_targets
+
+
+def box_projection_loss(logits: torch.Tensor, boxes: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Box-supervised mask loss (BoxInst's projection term) of (K, H, W) mask logits against (K, H, W)
+    box masks (1 inside each box, 0 outside): the predicted probabilities' maximum over rows and over
+    columns against the box's own two 1-D projections, Dice loss 1 - 2 sum(p t) / (sum(p²) + sum(t²) + eps)
+    on each axis, the two added (0 for a prediction filling exactly the box, 2 for an empty one),
+    averaged over masks."""
+    probs = logits.float().sigmoid()
+    boxes = boxes.float()
+
+    def dice(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return 1 - 2 * (p * t).sum(1) / ((p * p).sum(1) + (t * t).sum(1) + eps)
+
+    along_x = dice(probs.amax(dim=1), boxes.amax(dim=1))
+    along_y = dice(probs.amax(dim=2), boxes.amax(dim=2))
+    return (along_x + along_y).mean()

@@ -23,7 +23,7 @@ from torch import nn
 from models.config import ModelPreset
 from models.generation import GenerationMixin
 from models.io import SaveLoadMixin
-from models.losses import mask_bce, mask_dice, mask_iou, mask_slots, sample_points
+from models.losses import box_projection_loss, mask_bce, mask_dice, mask_iou, mask_slots, sample_points
 from models.processing import ProcessorSettings, RSa2VAProcessor
 from models.towers import (
     apply_policy,
@@ -47,6 +47,7 @@ class RSa2VAOutput:
     logits: torch.Tensor
     pred_masks: list[torch.Tensor] = field(default_factory=list)  # (K_b, S, S) logits, S = mask_loss_size
     mask_scores: list[torch.Tensor] = field(default_factory=list)  # (K_b,) SAM 2 IoU predictions
+    loss_mask_box: torch.Tensor | None = None  # box projection loss of box-only targets (None: no box target)
 
 
 def processor_settings(preset: ModelPreset, vlm, chat_template: str | None = None) -> ProcessorSettings:
@@ -181,22 +182,39 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
                 )
         return torch.cat(preds), torch.cat([gt.to(p.device) for p, gt in zip(preds, gt_masks)])
 
-    def mask_losses(self, preds: list[torch.Tensor], gt_masks: list[torch.Tensor]):
-        """(BCE, Dice) over every sample's mask slots, as the preset's `loss` section says."""
+    def mask_losses(self, preds: list[torch.Tensor], gt_masks: list[torch.Tensor], is_box: list[torch.Tensor]):
+        """(BCE, Dice, box projection) over every sample's mask slots, as the preset's `loss` section says:
+        BCE + Dice on mask targets, the box projection loss on box targets (None of a kind absent)."""
         cfg = self.preset.loss
-        slot_preds, slot_targets = [], []
-        for pred, gt in zip(preds, gt_masks):
+        slot_preds, slot_targets, slot_box = [], [], []
+        for pred, gt, box in zip(preds, gt_masks, is_box):
             if pred.shape[0] == 0:
                 continue
             index = mask_slots(pred.shape[0], cfg.mask_slots).to(pred.device)
             slot_preds.append(pred[index])
             slot_targets.append(gt.to(pred.device)[index])
-        pred, target = torch.cat(slot_preds), torch.cat(slot_targets)
+            slot_box.append(box.to(pred.device)[index])
+        pred, target, box = torch.cat(slot_preds), torch.cat(slot_targets), torch.cat(slot_box)
+        box_loss = box_projection_loss(pred[box], target[box]) if box.any() else None
+        if box.all():
+            return None, None, box_loss
+        pred, target = pred[~box], target[~box]
         if cfg.mask_loss == "points":
             pred, target = sample_points(
                 pred, target, cfg.num_points, cfg.oversample_ratio, cfg.importance_ratio
             )
-        return mask_bce(pred, target), mask_dice(pred, target)
+        return mask_bce(pred, target), mask_dice(pred, target), box_loss
+
+    def _mask_terms(self, pred_masks, gt_masks, gt_is_box, ids, zero):
+        """(BCE, Dice, box loss or None, IoU or None); IoU is over mask targets only (a box is no mask)."""
+        preds, targets = self._pair_masks(pred_masks, gt_masks, ids)
+        if not preds.shape[0]:
+            return zero, zero, None, None
+        flags = gt_is_box or [torch.zeros(g.shape[0], dtype=torch.bool) for g in gt_masks]
+        boxed = torch.cat([f.to(preds.device) for f in flags])
+        iou = None if boxed.all() else mask_iou(preds[~boxed], targets[~boxed])
+        bce, dice, box = self.mask_losses(pred_masks, gt_masks, flags)
+        return (zero, zero, box, iou) if bce is None else (bce, dice, box, iou)
 
     def forward(
         self,
@@ -208,10 +226,12 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         sam_pixel_values,
         labels=None,
         gt_masks=None,
+        gt_is_box=None,
         sample_ids=None,
         image_sizes=None,
     ) -> RSa2VAOutput:
-        """Teacher-forced forward: CE on `labels`, mask losses against `gt_masks` (one per `[SEG]`).
+        """Teacher-forced forward: CE on `labels`, mask losses against `gt_masks` (one per `[SEG]`; those
+        `gt_is_box` marks are boxes, trained with the box projection loss).
 
         `sample_ids` name the samples in errors; `image_sizes` (from collate) is accepted and unused.
         """
@@ -230,15 +250,14 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         zero = out.logits.sum() * 0.0 + sum(p.sum() * 0.0 for p in self.seg_projection.parameters())
         heads = sum(s.sum() * 0.0 for s in scores)  # the IoU / object-score heads, in the graph for DDP
         bce = dice = zero
-        iou = None
+        iou = box = None
         if gt_masks is not None:
             ids = sample_ids or [str(i) for i in range(input_ids.shape[0])]
-            preds, targets = self._pair_masks(pred_masks, gt_masks, ids)
-            if preds.shape[0]:
-                iou = mask_iou(preds, targets)
-                bce, dice = self.mask_losses(pred_masks, gt_masks)
+            bce, dice, box, iou = self._mask_terms(pred_masks, gt_masks, gt_is_box, ids, zero)
         loss = None
         if labels is not None:
             w = self.preset.loss
             loss = w.ce * out.loss + w.bce * bce + w.dice * dice + heads
-        return RSa2VAOutput(loss, out.loss, bce, dice, iou, out.logits, pred_masks, scores)
+            if box is not None:
+                loss = loss + w.box * box
+        return RSa2VAOutput(loss, out.loss, bce, dice, iou, out.logits, pred_masks, scores, box)

@@ -10,7 +10,8 @@ there is none (the tiny preset), written out as Qwen3-VL's template renders that
 Qwen3-VL sees the image resized by `Qwen2VLImageProcessorPil` (no torchvision) into
 patch_size x merge_size multiples within [min_pixels, max_pixels]; SAM 2 sees it resized to
 sam_image_size² (ImageNet normalisation). Mask targets are the pool masks in `[SEG]` order,
-resized (nearest) to mask_loss_size².
+resized (nearest) to mask_loss_size²; an object with a box and no mask (VGR) gets its box as the
+target and `gt_is_box` marks it (the model trains it with the box projection loss).
 """
 
 from __future__ import annotations
@@ -87,12 +88,26 @@ def _object_mask(sample: dict[str, Any], obj_id: str, height: int, width: int) -
     rle = pool[obj_id].get("rle")
     if not rle:
         raise ValueError(
-            f"sample {sid}: object {obj_id!r} has no mask (rle) but its [SEG] needs one; more [SEG] than masks"
+            f"sample {sid}: object {obj_id!r} has no mask (rle) and no box but its [SEG] needs one; more [SEG] than masks"
         )
     mask = decode_rle({"size": [height, width], "counts": rle})
     if mask.shape != (height, width):
         raise ValueError(f"sample {sid}: mask of {obj_id!r} is {mask.shape}, image is {(height, width)}")
     return mask
+
+
+def box_target(box: Any, height: int, width: int, size: int, where: str) -> torch.Tensor:
+    """A (size, size) mask that is 1 on the cells an [x1, y1, x2, y2] pixel box covers (at least one)."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        raise ValueError(f"{where}: box {box!r} is not [x1, y1, x2, y2]")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+        raise ValueError(f"{where}: box {box!r} is empty or leaves the {width}x{height} image")
+    cols = (int(x1 * size / width), max(int(x1 * size / width) + 1, int(np.ceil(x2 * size / width))))
+    rows = (int(y1 * size / height), max(int(y1 * size / height) + 1, int(np.ceil(y2 * size / height))))
+    out = torch.zeros(size, size)
+    out[rows[0] : rows[1], cols[0] : cols[1]] = 1.0
+    return out
 
 
 class RSa2VAProcessor:
@@ -213,13 +228,21 @@ class RSa2VAProcessor:
         batch["sample_ids"] = ids
         return batch
 
-    def _target_masks(self, sample: dict[str, Any], obj_ids: list[str], image: Image.Image) -> torch.Tensor:
+    def _target_masks(self, sample: dict[str, Any], obj_ids: list[str], image: Image.Image):
+        """(K, S, S) targets in [SEG] order and which of them are boxes (an object with a box and no mask,
+        VGR's: its box as a mask, trained with the box projection loss)."""
         size = self.settings.mask_loss_size
-        out = torch.zeros(len(obj_ids), size, size)
+        pool = {o["id"]: o for o in sample.get("objects") or []}
+        out, is_box = torch.zeros(len(obj_ids), size, size), torch.zeros(len(obj_ids), dtype=torch.bool)
         for k, obj in enumerate(obj_ids):
+            entry = pool.get(obj) or {}
+            if not entry.get("rle") and entry.get("box") is not None:
+                where = f"sample {sample.get('id', '?')}: object {obj!r}"
+                out[k], is_box[k] = box_target(entry["box"], image.height, image.width, size, where), True
+                continue
             mask = torch.from_numpy(_object_mask(sample, obj, image.height, image.width).astype(np.float32))
             out[k] = F.interpolate(mask[None, None], size=(size, size), mode="nearest")[0, 0]
-        return out
+        return out, is_box
 
     def _prompt_ids(
         self, question: str, grid_thw: torch.Tensor, sample_id: str, variant: int = 0
@@ -266,7 +289,7 @@ class RSa2VAProcessor:
             check_image(s.get("image"), sid, self.settings.max_image_side) for s, sid in zip(samples, ids)
         ]
         vision = self.encode_images(images)
-        prompts, targets, masks = [], [], []
+        prompts, targets, masks, boxes = [], [], [], []
         for sample, sid, image, thw in zip(samples, ids, images, vision["image_grid_thw"]):
             variant = prompt_variant(sid, self.settings.prompt_seed)
             prompts.append(self._prompt_ids(sample.get("question"), thw, sid, variant))
@@ -277,7 +300,11 @@ class RSa2VAProcessor:
                     f"sample {sid}: target has {target.count(self.seg_token_id)} {SEG_TOKEN} but {len(obj_ids)} masks"
                 )
             targets.append(target)
-            masks.append(self._target_masks(sample, obj_ids, image))
+            mask, is_box = self._target_masks(sample, obj_ids, image)
+            masks.append(mask)
+            boxes.append(is_box)
         batch = self._assemble(prompts, targets, vision, images, ids)
         batch["gt_masks"] = masks
+        if any(b.any() for b in boxes):
+            batch["gt_is_box"] = boxes
         return batch

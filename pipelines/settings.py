@@ -26,6 +26,46 @@ REVISION = re.compile(r"[0-9a-f]{40}")
 GUARDS_HINT = "set register.guards to {benchmark: {metric: allowed drop}}, e.g. {reasonseg: {gIoU: 0.02}}"
 
 
+MIX_SOURCES = ("vrt-80k", "vgr")  # sources the SFT step trains on (VRT-Bench / ReasonSeg are benchmarks)
+
+
+@dataclass(frozen=True)
+class MixIn:
+    """A second SFT source mixed with the train source: `data.mix_in` {source, weight, from, revision}.
+    Generated data: `from`/`revision` stay empty (the source's folder of the generated raw data)."""
+
+    source: str
+    weight: float = 1.0
+    from_uri: str = ""  # `from` in YAML: a folder or s3:// prefix holding the raw source
+    revision: str = ""  # the source's commit sha, recorded in its manifest ("" compiles; hf:// refuses to run)
+
+
+def _mix_in(value: object, generated: bool, train_source: str) -> MixIn | None:
+    """`data.mix_in` validated (None: train on the train source alone)."""
+    if value is None or isinstance(value, MixIn):
+        return value
+    fields = {"source", "weight", "from", "revision"}
+    if not isinstance(value, dict) or "source" not in value or not set(value) <= fields:
+        raise UserError(f"data.mix_in={value!r}: write {{source: vgr, weight: 0.5}} (plus from/revision for real "
+                        "sources), or null for the train source alone")
+    mix = MixIn(value["source"], value.get("weight", 1.0), value.get("from") or "", value.get("revision") or "")
+    weight_ok = isinstance(mix.weight, (int, float)) and not isinstance(mix.weight, bool) and 0 < mix.weight < 1e6
+    problems = [
+        (mix.source not in MIX_SOURCES or mix.source == train_source,
+         f"data.mix_in.source {mix.source!r} must be one of {', '.join(MIX_SOURCES)} other than {train_source}"),
+        (not weight_ok, f"data.mix_in.weight {mix.weight!r} must be a positive number (passes per epoch, e.g. 0.5)"),
+        (generated and bool(mix.from_uri or mix.revision),
+         "data.mix_in.from/revision are for real sources: generated data mixes its own folder; remove them"),
+        (not generated and not mix.from_uri, "data.mix_in.from is empty: give the raw source's folder or s3:// prefix"),
+        (bool(mix.revision) and not REVISION.fullmatch(mix.revision),
+         f"data.mix_in.revision {mix.revision!r} is not a commit sha: pin it as 40 hex digits"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise UserError(message)
+    return MixIn(mix.source, float(mix.weight), mix.from_uri, mix.revision)
+
+
 @dataclass(frozen=True)
 class DataSettings:
     generated: bool = True  # generate a dataset (vrt data synth) instead of reading the sources below
@@ -39,6 +79,8 @@ class DataSettings:
     revision: str = ""  # sources only; "" compiles, and the dataset step refuses to run without one
     reasonseg_from: str = "hf://datasets/Ricky06662/ReasonSeg_test"  # the second benchmark (another repo)
     reasonseg_revision: str = ""  # its own commit (same rule as `revision`)
+    train_weight: float = 1.0  # the train source's SFT weight (passes per epoch, components/sft/mixture.py)
+    mix_in: MixIn | None = None  # a second SFT source (VGR) with its weight; GRPO keeps the train source
 
     def __post_init__(self) -> None:
         if self.n_train < 1 or self.n_bench < 1:
@@ -50,6 +92,15 @@ class DataSettings:
                     f"data.{name} {value!r} is not a commit sha: pin the dataset revision with "
                     f"--param data.{name}=<40-hex sha> (see the dataset's commit history on the hub)"
                 )
+        if isinstance(self.train_weight, bool) or not isinstance(self.train_weight, (int, float)) \
+                or not 0 < self.train_weight < 1e6:
+            raise UserError(f"data.train_weight {self.train_weight!r} must be a positive number (passes per epoch)")
+        object.__setattr__(self, "mix_in", _mix_in(self.mix_in, self.generated, self.train_source))
+
+    @property
+    def sft_weights(self) -> list[float]:
+        """SFT weights of [train source, mix_in source] (the train source's alone without mix_in)."""
+        return [float(self.train_weight), *([self.mix_in.weight] if self.mix_in else [])]
 
 
 @dataclass(frozen=True)

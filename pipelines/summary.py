@@ -15,6 +15,7 @@ from rich.table import Table
 
 from evaluation.score import HEADLINE
 from pipelines.local import LocalRun
+from pipelines.settings import MIX_SOURCES
 from vrt import storage
 from vrt.data.manifest import read_manifest
 from vrt.data.reader import read_table
@@ -28,7 +29,10 @@ def dataset_table(run: LocalRun) -> Table:
     table = Table(title="Datasets", caption=storage.join(run.work_uri, "datasets"))
     for col in ("dataset", "source", "input", "written", "quarantined", "shards"):
         table.add_column(col)
-    for name in ("train", "bench", "reasonseg"):
+    mixed = [f"train-{source}" for source in MIX_SOURCES]  # data.mix_in's dataset, when the preset mixes one
+    for name in ("train", *mixed, "bench", "reasonseg"):
+        if name in mixed and not storage.exists(storage.join(run.work_uri, "datasets", name, "manifest.json")):
+            continue
         m = read_manifest(storage.join(run.work_uri, "datasets", name))
         c = m.counts
         table.add_row(name, m.source, str(c["input"]), str(c["written"]), str(c["quarantined"]), str(len(m.shards)))

@@ -6,10 +6,12 @@ Run here: vrt pipeline run --local            (kfp.local SubprocessRunner, gener
 
 The pipeline is built per preset (`build_pipeline`); the preset sets the defaults of the run-time
 parameters (data sources and revisions, sample limits, `sft_overrides` / `grpo_overrides` lists of
-`key=value`), so one compiled YAML serves many runs. Each benchmark has its own dataset, predict and
-evaluate tasks (KFP Metrics + HTML each); register gets both metric sets. All Kubernetes wiring is here:
-`wire_platform` hands every step the chart's ConfigMap and Secrets as environment variables
-(vrt/k8s/platform.py is the list) and its pod's namespace; `place_on_gpus` puts the GPU pool's
+`key=value`), so one compiled YAML serves many runs. With `data.mix_in` (VGR) a dataset step of its own
+prepares that source and SFT trains on the weighted mixture of both (`data.train_weight`,
+`data.mix_in.weight`); GRPO keeps the train source (its rewards need answer masks). Each benchmark has
+its own dataset, predict and evaluate tasks (KFP Metrics + HTML each); register gets both metric sets.
+All Kubernetes wiring is here: `wire_platform` hands every step the chart's ConfigMap and Secrets as
+environment variables (vrt/k8s/platform.py is the list) and its pod's namespace; `place_on_gpus` puts the GPU pool's
 placement on the GPU steps (the training steps are CPU launchers whose RayJob workers get it
 through KFP task-config passthrough; predict uses its GPU in its own pod); `size` gives every task
 CPU/memory requests and limits.
@@ -90,6 +92,8 @@ class Sources(NamedTuple):
     revision: str
     reasonseg_from: str
     reasonseg_revision: str
+    mix_from: str = ""  # data.mix_in's source and revision ("": the train source alone)
+    mix_revision: str = ""
 
 
 def build_pipeline(settings: PipelineSettings) -> Callable:
@@ -118,12 +122,38 @@ def build_pipeline(settings: PipelineSettings) -> Callable:
                 out_uri=f"{work_uri}/raw", n_train=n_train, n_bench=n_bench, seed=seed, image_size=image_size
             ).set_display_name("generate data")
             _finish(settings, raw)
+            mix_from = f"{raw.output}/{data.mix_in.source}" if data.mix_in else ""
             sources = Sources(
-                f"{raw.output}/{data.train_source}", f"{raw.output}/vrt-bench", "", f"{raw.output}/reasonseg", ""
+                f"{raw.output}/{data.train_source}", f"{raw.output}/vrt-bench", "", f"{raw.output}/reasonseg", "",
+                mix_from, "",
             )
             return chain(work_uri, sources, eval_limit, sft_overrides, grpo_overrides)
 
         return vrt_train
+
+    if data.mix_in:
+
+        @dsl.pipeline(name=f"vrt-train-{settings.preset}", description=description)
+        def vrt_train_mixed(
+            work_uri: str = settings.work_uri,
+            train_from: str = data.train_from,
+            bench_from: str = data.bench_from,
+            revision: str = data.revision,
+            reasonseg_from: str = data.reasonseg_from,
+            reasonseg_revision: str = data.reasonseg_revision,
+            mix_from: str = data.mix_in.from_uri,
+            mix_revision: str = data.mix_in.revision,
+            eval_limit: int = settings.evaluate.limit,
+            sft_overrides: list = [],  # noqa: B006
+            grpo_overrides: list = [],  # noqa: B006
+        ) -> Outputs:
+            """The sources at pinned revisions (40-hex commits: the dataset step refuses anything else for an
+            hf:// source); `mix_from` / `mix_revision`: the SFT mixture's second source (data.mix_in)."""
+            sources = Sources(train_from, bench_from, revision, reasonseg_from, reasonseg_revision, mix_from,
+                              mix_revision)
+            return chain(work_uri, sources, eval_limit, sft_overrides, grpo_overrides)
+
+        return vrt_train_mixed
 
     @dsl.pipeline(name=f"vrt-train-{settings.preset}", description=description)
     def vrt_train(
@@ -189,9 +219,16 @@ def _chain(settings: PipelineSettings) -> Callable:
             source=settings.data.train_source, from_uri=sources.train_from, out_uri=f"{work_uri}/datasets/train",
             revision=sources.revision, runtime=settings.runtime,
         ).set_display_name("dataset: train")
+        mix, mixed = settings.data.mix_in, None
+        if mix:
+            mixed = prepare_dataset(
+                source=mix.source, from_uri=sources.mix_from, out_uri=f"{work_uri}/datasets/train-{mix.source}",
+                revision=sources.mix_revision, runtime=settings.runtime,
+            ).set_display_name(f"dataset: train {mix.source}")
         sft_task = sft(
             config=settings.preset, output=f"{work_uri}/sft", overrides=sft_overrides,
             dataset=train.outputs["dataset"], runtime=settings.runtime,
+            weights=settings.data.sft_weights, **({"mix_dataset": mixed.outputs["dataset"]} if mixed else {}),
         ).set_display_name("sft")
         grpo_task = grpo(
             config=settings.preset, output=f"{work_uri}/grpo", overrides=grpo_overrides,
@@ -214,7 +251,8 @@ def _chain(settings: PipelineSettings) -> Callable:
             namespace=dep.namespace, canary_percent=dep.canary_percent, deployment_mode=dep.deployment_mode,
             gpus=gpu["accelerator_limit"], timeout_s=dep.timeout_s,
         ).set_display_name("deploy")
-        _hygiene(settings, gpu, train, (vrt, rs), sft_task, grpo_task, registered, served)
+        data_tasks = (train, *([mixed] if mixed else []))
+        _hygiene(settings, gpu, data_tasks, (vrt, rs), sft_task, grpo_task, registered, served)
         return Outputs(
             endpoint=served.output, model_uri=registered.outputs["model_uri"], alias=registered.outputs["alias"],
             metrics=vrt.score.outputs["metrics"], report=vrt.score.outputs["report"],
@@ -224,10 +262,11 @@ def _chain(settings: PipelineSettings) -> Callable:
     return chain
 
 
-def _hygiene(settings: PipelineSettings, gpu: dict, train, benches: tuple[Bench, ...], sft_task, grpo_task,
-             registered, served) -> None:
-    """Caching, retries, sizing, platform env and GPU placement of every task of the chain."""
-    datasets = (train, *(b.dataset for b in benches))
+def _hygiene(settings: PipelineSettings, gpu: dict, train_data: tuple, benches: tuple[Bench, ...], sft_task,
+             grpo_task, registered, served) -> None:
+    """Caching, retries, sizing, platform env and GPU placement of every task of the chain (`train_data`:
+    the SFT sources' dataset tasks)."""
+    datasets = (*train_data, *(b.dataset for b in benches))
     for task in (*datasets, *(b.score for b in benches)):
         task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
     for b in benches:

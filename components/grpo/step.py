@@ -2,7 +2,8 @@
 
     metadata = grpo_step("tiny", ["grpo.max_steps=2"], "dataset.json", "sft_model.json", "model.json")
 
-The dataset pointer's `uri` becomes `grpo.dataset`, the init model pointer file becomes
+The dataset pointer's `uri` becomes the one source of `grpo.datasets` (`grpo.dataset` emptied, so a
+preset's own dataset settings never clash with the pipeline's), the init model pointer file becomes
 `init_from` (it is the SFT step's model manifest), and the GRPO model manifest is written
 to `model_path` (what the KFP Model artifact holds); its fields are returned as metadata.
 """
@@ -23,15 +24,11 @@ def grpo_step(
     runtime: str = "local",
 ) -> dict[str, Any]:
     """Run GRPO for the pipeline and write the resulting model manifest to `model_path`."""
-    from components.evaluate.step import dataset_uri
     from components.grpo.config import load_grpo_config
     from components.grpo.launch import run_grpo
+    from components.sft.step import mixture_overrides
 
-    wired = [
-        *(overrides or []),
-        f"grpo.dataset={dataset_uri(dataset_path)}",
-        f"grpo.init_from={init_model_path}",
-    ]
+    wired = [*(overrides or []), *mixture_overrides("grpo", [dataset_path], []), f"grpo.init_from={init_model_path}"]
     manifest = run_grpo(load_grpo_config(config, wired), runtime=runtime)
     path = Path(model_path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,11 @@ def sft(
     runtime: str = "local",
     output: str = "",
     eval_dataset: dsl.Input[dsl.Dataset] = None,
+    mix_dataset: dsl.Input[dsl.Dataset] = None,
+    weights: list = [],  # noqa: B006 (KFP reads the default; never mutated)
 ):
-    """Fine-tune the preset `config` (+ `overrides`) on `dataset`; `model` points at the exported model.
+    """Fine-tune the preset `config` (+ `overrides`) on `dataset` (mixed with `mix_dataset` when given, at
+    `weights`); `model` points at the exported model.
 
     Args:
         config: Preset name (tiny, 2b, 4b, 8b) or a preset YAML path.
@@ -39,6 +42,8 @@ def sft(
         runtime: local (Ray on this machine) or kubernetes (a KubeRay RayJob).
         output: Where checkpoints and the model go (sft.output); empty: the preset's.
         eval_dataset: Optional held-out Dataset pointer for evaluation during training.
+        mix_dataset: Optional second training Dataset pointer (e.g. VGR), mixed with `dataset`.
+        weights: SFT weights (passes per epoch) of [dataset, mix_dataset]; empty: 1 each.
     """
     from components.placement import gpu_overrides
     from components.sft.step import run_step
@@ -50,4 +55,4 @@ def sft(
         wired += platform.rayjob_overrides("sft")
     wired += [str(o) for o in overrides] + gpu_overrides(task_config)
     model.metadata.update(run_step(config, wired, dataset.path, eval_dataset.path if eval_dataset else "", model.path,
-                                   runtime))
+                                   runtime, mix_dataset.path if mix_dataset else "", [float(w) for w in weights]))

@@ -20,9 +20,9 @@ about once per epoch per source at weight 1, and resuming at step k replays exac
 batches an uninterrupted run would have seen. A one-source mixture at weight 1 is exactly
 today's single-dataset plan. `sft.epochs` / `grpo.epochs` count these epochs.
 
-Training logs `samples/<source>` per step (step_source_counts) and every source's manifest as
-an MLflow input with its weight. Per-source losses are not logged: the model returns each
-loss term as a micro-batch mean, not per row.
+Training logs `samples/<source>` per step (step_source_counts), each source's loss terms
+(`loss_ce/<source>`, ..., components/sft/metrics.py SourceMetrics) and every source's manifest
+as an MLflow input with its weight.
 
 Rows are addressed (shard, row) over the sources' shards laid end to end: source i's
 shards are numbered from `offsets[i]`.

@@ -1,7 +1,8 @@
 """SFT recipe, run in every Ray Train worker (or every process, without Ray): setup / train / cleanup.
 
 One explicit loop: for each optimizer step, `grad_accum` micro-batches forward + backward
-through the engine (DeepSpeed or DDP), metrics all-reduced and logged by rank 0, a
+through the engine (DeepSpeed or DDP), metrics (and each source's, components/sft/metrics.py)
+all-reduced and logged by rank 0, a
 checkpoint reported every `checkpoint_every` steps by every rank (components/sft/worker.py),
 then a final checkpoint, a teacher-forced evaluation and the model export.
 `train_loop_per_worker(config)` is what TorchTrainer runs (or launch.py in-process when
@@ -22,7 +23,7 @@ import torch
 from components.sft import checkpoint as ckpt
 from components.sft.config import config_from_raw
 from components.sft.ingest import MicroBatchSource, RowSource, micro_batch_loader, open_dataset
-from components.sft.metrics import MlflowSink, StepMetrics
+from components.sft.metrics import MlflowSink, SourceMetrics, StepMetrics
 from components.sft.mixture import MixturePlan, MixtureRows, step_source_counts
 from vrt import storage
 
@@ -117,7 +118,9 @@ class SFTRecipe:
 
     def _train_step(self, batches) -> dict[str, float]:
         acc, start, grad_norm, lr = StepMetrics(), time.perf_counter(), 0.0, self.engine.lr()
-        for _ in range(self.sft.grad_accum):
+        per_source = SourceMetrics(self.rows.names)
+        micros = self.plan.micro_batches(self.step, self.rank)
+        for micro in range(self.sft.grad_accum):
             batch, n_real = next(batches)
             batch = to_device(batch, self.device)
             out = self.engine.forward(batch)
@@ -125,7 +128,8 @@ class SFTRecipe:
             stepped, norm = self.engine.step()
             grad_norm = norm if stepped else grad_norm
             acc.add(out, n_real, int(batch["attention_mask"].sum()) if n_real else 0)
-        values = acc.reduce(time.perf_counter() - start)
+            per_source.add(out, batch, [self.rows.source_of(shard) for shard, _ in micros[micro][:n_real]])
+        values = acc.reduce(time.perf_counter() - start) | per_source.reduce()
         counts = step_source_counts(self.plan, self.step, self.rank)
         values |= {f"samples/{name}": float(n) for name, n in zip(self.rows.names, counts, strict=True)}
         return values | {"grad_norm": grad_norm, "lr": lr, "epoch": self.step / self.plan.steps_per_epoch}

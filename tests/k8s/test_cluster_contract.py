@@ -39,6 +39,7 @@ NOT_FROM_CHART = {
     "VRT_PARENT_RUN_ID": "set by the local runner only; on a cluster lineage is the pipeline_run_id parameter",
     "VRT_EXPERIMENT": "optional override of the experiment name (default vrt)",
     "RAY_ADDRESS": "set by Ray for a RayJob's entrypoint (the dataset step's --executor ray driver)",
+    "HF_ENDPOINT": "optional Hub mirror for hf:// sources (vrt/data/remote.py); unset: the Hub itself",
     **{k: "set by torchrun for `--launcher none` (components/sft/worker.py); not used by the pipeline's steps"
        for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")},
 }

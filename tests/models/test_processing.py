@@ -183,8 +183,8 @@ def _png(image: Image.Image) -> bytes:
             "sample synth-0: has reasoning/answer objects but",
         ),
         (
-            lambda s: s["objects"][1].update(rle=None),
-            "sample synth-0: object 'o1' has no mask .* more \\[SEG\\] than masks",
+            lambda s: s["objects"][1].update(rle=None, box=None),
+            "sample synth-0: object 'o1' has no mask \\(rle\\) and no box .* more \\[SEG\\] than masks",
         ),
         (lambda s: s.update(answer="<ref:zz>"), "sample synth-0: text references object 'zz', absent"),
         (lambda s: s.update(question=""), "sample synth-0: the question is empty"),

@@ -9,6 +9,7 @@ import yaml
 
 from components.placement import gpu_overrides
 from pipelines.compile import compile_pipeline
+from tests.pipelines.spec import BENCH_TASKS, DATA_TASKS, executor_of, producer, task_keys, task_of
 from vrt.errors import UserError
 from vrt.k8s.secrets import find_embedded_secrets
 
@@ -26,8 +27,9 @@ def test_tiny_chain_has_every_step_and_no_gpu(tmp_path):
     spec, platform = compiled("tiny", tmp_path)
     assert sorted(spec["root"]["dag"]["tasks"]) == [
         "deploy", "evaluate", "evaluate-2", "grpo", "predict", "predict-2", "prepare-dataset", "prepare-dataset-2",
-        "prepare-dataset-3", "register", "sft", "synth-data",
+        "prepare-dataset-3", "prepare-dataset-4", "register", "sft", "synth-data",
     ]
+    assert set(task_keys(spec)) == {*DATA_TASKS, *BENCH_TASKS, "generate data", "sft", "grpo", "register", "deploy"}
     for executor in spec["deploymentSpec"]["executors"].values():
         assert "accelerator" not in executor["container"].get("resources", {})
     assert platform == {}
@@ -110,16 +112,15 @@ def test_4b_task_hygiene(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     for name in ("sft", "grpo", "register", "deploy"):
         assert tasks[name]["cachingOptions"] == {}, name  # enableCache false
-    for name in ("prepare-dataset", "prepare-dataset-2", "prepare-dataset-3", "predict", "predict-2", "evaluate",
-                 "evaluate-2"):
-        policy = tasks[name]["retryPolicy"]
+    for name in (*DATA_TASKS, *BENCH_TASKS):
+        policy = task_of(spec, name)["retryPolicy"]
         assert policy["maxRetryCount"] >= 2 and policy["backoffFactor"] == 2.0 and policy["backoffMaxDuration"] == "600s"
     for name, executor in spec["deploymentSpec"]["executors"].items():
         res = executor["container"]["resources"]
         assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res), name
         assert "pip install" not in "\n".join(executor["container"]["command"]), name
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for name in ("exec-prepare-dataset", "exec-prepare-dataset-2", "exec-prepare-dataset-3"):
+    for name in (executor_of(spec, display) for display in DATA_TASKS):
         assert k8s[name]["emptyDirMounts"] == [{"mountPath": "/tmp", "sizeLimit": "1Gi", "volumeName": "scratch"}]
         # a launcher: conversion runs as Ray tasks of the RayJob it creates (components/dataset/launch.py)
         assert spec["deploymentSpec"]["executors"][name]["container"]["resources"]["resourceMemoryLimit"] == "4Gi"
@@ -144,26 +145,38 @@ def test_both_benchmarks_are_predicted_scored_and_gated(preset, tmp_path):
     """VRT-Bench and ReasonSeg each: dataset -> predict (the GRPO model) -> evaluate (Metrics + HTML);
     register reads both metric sets and the gate's guards of both benchmarks; both reach the outputs."""
     spec, _ = compiled(preset, tmp_path)
-    tasks = spec["root"]["dag"]["tasks"]
-    for dataset, pred, score, bench in (("prepare-dataset-2", "predict", "evaluate", "vrt-bench"),
-                                        ("prepare-dataset-3", "predict-2", "evaluate-2", "reasonseg")):
-        assert tasks[dataset]["inputs"]["parameters"]["source"] == {"runtimeValue": {"constant": bench}}
-        assert tasks[pred]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"]["producerTask"] == dataset
-        assert tasks[pred]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "grpo"
-        inputs = tasks[score]["inputs"]
-        assert inputs["parameters"]["bench"] == {"runtimeValue": {"constant": bench}}
-        assert inputs["artifacts"]["predictions"]["taskOutputArtifact"]["producerTask"] == pred
-        assert tasks[score]["taskInfo"]["name"] == f"evaluate: score {bench}"
-    rules = tasks["evaluate-2"]["inputs"]["parameters"]
+    for bench in ("vrt-bench", "reasonseg"):
+        dataset, pred, score = f"dataset: {bench}", f"evaluate: predict {bench}", f"evaluate: score {bench}"
+        assert task_of(spec, dataset)["inputs"]["parameters"]["source"] == {"runtimeValue": {"constant": bench}}
+        assert (producer(spec, pred, "dataset"), producer(spec, pred, "model")) == (dataset, "grpo")
+        assert task_of(spec, score)["inputs"]["parameters"]["bench"] == {"runtimeValue": {"constant": bench}}
+        assert producer(spec, score, "predictions") == pred
+    rules = task_of(spec, "evaluate: score reasonseg")["inputs"]["parameters"]
     assert (rules["empty"], rules["ignore"]) == ({"runtimeValue": {"constant": "one"}},
                                                  {"runtimeValue": {"constant": "foreground"}})
-    reg = tasks["register"]["inputs"]
-    assert reg["artifacts"]["metrics"]["taskOutputArtifact"]["producerTask"] == "evaluate"
-    assert reg["artifacts"]["reasonseg_metrics"]["taskOutputArtifact"]["producerTask"] == "evaluate-2"
-    assert reg["artifacts"]["reasonseg_dataset"]["taskOutputArtifact"]["producerTask"] == "prepare-dataset-3"
+    assert producer(spec, "register", "metrics") == "evaluate: score vrt-bench"
+    assert producer(spec, "register", "reasonseg_metrics") == "evaluate: score reasonseg"
+    assert producer(spec, "register", "reasonseg_dataset") == "dataset: reasonseg"
+    assert producer(spec, "register", "dataset") == "dataset: train"
+    reg = task_of(spec, "register")["inputs"]
     assert reg["parameters"]["primary"] == {"runtimeValue": {"constant": "vrt_bench/A-mIoU"}}
     assert reg["parameters"]["guards"] == {
         "runtimeValue": {"constant": "vrt_bench/R-LQ=0.02,reasonseg/gIoU=0.02,reasonseg/cIoU=0.02"}
     }
     outputs = spec["root"]["outputDefinitions"]["artifacts"]
     assert {"metrics", "report", "reasonseg_metrics", "reasonseg_report"} <= set(outputs)
+
+
+def test_sft_trains_on_the_weighted_mixture_grpo_on_the_train_source(tmp_path):
+    spec, _ = compiled("tiny", tmp_path)
+    assert producer(spec, "sft", "dataset") == "dataset: train"
+    assert producer(spec, "sft", "mix_dataset") == "dataset: train vgr"
+    assert task_of(spec, "sft")["inputs"]["parameters"]["weights"]["runtimeValue"]["constant"] == [1.0, 0.5]
+    assert task_of(spec, "dataset: train vgr")["inputs"]["parameters"]["source"]["runtimeValue"]["constant"] == "vgr"
+    assert set(task_of(spec, "grpo")["inputs"]["artifacts"]) == {"dataset", "init_model"}
+    assert producer(spec, "grpo", "dataset") == "dataset: train"
+    spec, _ = compiled("tiny", tmp_path, **{"data.mix_in": None})  # the train source alone; both benchmarks stay
+    assert set(task_keys(spec)) & set(DATA_TASKS) == {"dataset: train", "dataset: vrt-bench", "dataset: reasonseg"}
+    assert "mix_dataset" not in task_of(spec, "sft")["inputs"]["artifacts"]
+    assert task_of(spec, "sft")["inputs"]["parameters"]["weights"]["runtimeValue"]["constant"] == [1.0]
+    assert producer(spec, "register", "reasonseg_dataset") == "dataset: reasonseg"

@@ -13,6 +13,7 @@ from components.dataset.step import prepare_pointer
 from pipelines.compile import compile_pipeline
 from pipelines.settings import load_settings
 from pipelines.submit import SubmitOptions, check_params, parse_run_params, pipeline_inputs
+from tests.pipelines.spec import task_of
 from vrt.cli import pipeline as pipeline_cli
 from vrt.cli import pipeline_submit
 from vrt.cli.main import main
@@ -30,14 +31,16 @@ def consumed(spec: dict) -> set[str]:
     return used
 
 
-@pytest.mark.parametrize("preset", ["4b", "tiny"])
-def test_every_pipeline_parameter_is_consumed_by_a_task(preset, tmp_path):
-    spec = next(yaml.safe_load_all(compile_pipeline(preset, tmp_path / "p.yaml").read_text()))
+@pytest.mark.parametrize("preset, mix_in", [("4b", True), ("4b", False), ("tiny", True)])
+def test_every_pipeline_parameter_is_consumed_by_a_task(preset, mix_in, tmp_path):
+    overrides = {} if mix_in else {"data.mix_in": None}
+    spec = next(yaml.safe_load_all(compile_pipeline(preset, tmp_path / "p.yaml", overrides).read_text()))
     params = set(spec["root"]["inputDefinitions"]["parameters"])
     assert params - consumed(spec) == set()
     expected = {"work_uri", "eval_limit", "sft_overrides", "grpo_overrides"}
     expected |= (
-        {"train_from", "bench_from", "revision", "reasonseg_from", "reasonseg_revision"}
+        {"train_from", "bench_from", "revision", "reasonseg_from", "reasonseg_revision",
+         *(("mix_from", "mix_revision") if mix_in else ())}
         if preset == "4b" else {"n_train", "n_bench", "seed", "image_size"}
     )
     assert params == expected
@@ -51,17 +54,23 @@ def test_4b_compiles_without_a_revision_and_takes_it_per_run(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["sft"]["inputs"]["parameters"]["overrides"] == {"componentInputParameter": "sft_overrides"}
     assert tasks["grpo"]["inputs"]["parameters"]["overrides"] == {"componentInputParameter": "grpo_overrides"}
-    for name in ("predict", "predict-2"):
-        assert tasks[name]["inputs"]["parameters"]["limit"] == {"componentInputParameter": "eval_limit"}
-    for name in ("prepare-dataset", "prepare-dataset-2"):
-        assert tasks[name]["inputs"]["parameters"]["revision"] == {"componentInputParameter": "revision"}
+    for name in ("evaluate: predict vrt-bench", "evaluate: predict reasonseg"):
+        assert task_of(spec, name)["inputs"]["parameters"]["limit"] == {"componentInputParameter": "eval_limit"}
+    for name in ("dataset: train", "dataset: vrt-bench"):
+        assert task_of(spec, name)["inputs"]["parameters"]["revision"] == {"componentInputParameter": "revision"}
     # ReasonSeg is another hub repository: its own source and revision parameters, like bench_from.
     assert params["reasonseg_from"]["defaultValue"] == "hf://datasets/Ricky06662/ReasonSeg_test"
     assert params["reasonseg_revision"]["defaultValue"] == ""
-    rs = tasks["prepare-dataset-3"]["inputs"]["parameters"]
+    rs = task_of(spec, "dataset: reasonseg")["inputs"]["parameters"]
     assert rs["source"] == {"runtimeValue": {"constant": "reasonseg"}}
     assert rs["from_uri"] == {"componentInputParameter": "reasonseg_from"}
     assert rs["revision"] == {"componentInputParameter": "reasonseg_revision"}
+    # the SFT mixture's VGR source: its own folder and commit, per run
+    assert params["mix_revision"]["defaultValue"] == "" and params["mix_from"]["defaultValue"] == "s3://vrt/raw/vgr"
+    vgr = task_of(spec, "dataset: train vgr")["inputs"]["parameters"]
+    assert vgr["source"] == {"runtimeValue": {"constant": "vgr"}}
+    assert vgr["from_uri"] == {"componentInputParameter": "mix_from"}
+    assert vgr["revision"] == {"componentInputParameter": "mix_revision"}
 
 
 @pytest.mark.parametrize("revision", ["", "main", "0123abc"])

@@ -99,3 +99,37 @@ def test_bad_gate_and_benchmark_settings_say_what_to_set(overrides, message):
     with pytest.raises(UserError) as e:
         load_settings(preset, overrides)
     assert str(e.value).startswith(message), str(e.value)
+
+
+def test_presets_mix_vgr_into_sft():
+    tiny, real = load_settings("tiny").data, load_settings("4b").data
+    assert (tiny.mix_in.source, tiny.mix_in.weight, tiny.sft_weights) == ("vgr", 0.5, [1.0, 0.5])
+    assert (real.mix_in.source, real.mix_in.from_uri, real.mix_in.revision, real.sft_weights) == (
+        "vgr", "s3://vrt/raw/vgr", "", [1.0, 0.25])
+    assert load_settings("tiny", {"data.mix_in": None}).data.sft_weights == [1.0]
+    assert load_settings("tiny", {"data.mix_in.weight": 0.25}).data.sft_weights == [1.0, 0.25]
+
+
+@pytest.mark.parametrize(
+    "preset, mix_in, message",
+    [
+        ("tiny", {"source": "vrt-bench"}, "data.mix_in.source 'vrt-bench' must be one of vrt-80k, vgr other than"),
+        ("tiny", {"source": "vrt-80k"}, "data.mix_in.source 'vrt-80k' must be one of vrt-80k, vgr other than vrt-80k"),
+        ("tiny", {"source": "vgr", "weight": 0}, "data.mix_in.weight 0 must be a positive number"),
+        ("tiny", {"source": "vgr", "weight": True}, "data.mix_in.weight True must be a positive number"),
+        ("tiny", {"source": "vgr", "from": "x"}, "data.mix_in.from/revision are for real sources"),
+        ("tiny", {"source": "vgr", "wieght": 1}, "data.mix_in={'source': 'vgr', 'wieght': 1}: write {source: vgr"),
+        ("tiny", "vgr", "data.mix_in='vgr': write {source: vgr"),
+        ("4b", {"source": "vgr"}, "data.mix_in.from is empty: give the raw source's folder"),
+        ("4b", {"source": "vgr", "from": "s3://b/vgr", "revision": "main"}, "data.mix_in.revision 'main' is not a"),
+    ],
+)
+def test_bad_mix_in_says_what_to_set(preset, mix_in, message):
+    with pytest.raises(UserError) as e:
+        load_settings(preset, {"data.mix_in": mix_in})
+    assert str(e.value).startswith(message)
+
+
+def test_bad_train_weight():
+    with pytest.raises(UserError, match="data.train_weight -1 must be a positive number"):
+        load_settings("tiny", {"data.train_weight": -1})

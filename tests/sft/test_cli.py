@@ -57,6 +57,29 @@ def test_step_rejects_a_bad_dataset_artifact(tmp_path: Path) -> None:
         dataset_uri(str(bad))
 
 
+def test_pipeline_datasets_replace_a_presets_own_dataset_settings(tmp_path: Path) -> None:
+    """The step wires its artifacts as `X.datasets` (emptying `X.dataset`): a preset that names its own
+    sources (for `vrt train`) no longer clashes with what the pipeline passes ("both set")."""
+    from components.grpo.config import load_grpo_config
+    from components.sft.config import load_train_config
+    from components.sft.step import mixture_overrides
+    from vrt.errors import UserError
+
+    for name, uri in (("vrt", "s3://b/vrt-80k"), ("vgr", "s3://b/vgr")):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"uri": uri}))
+    paths = [str(tmp_path / "vrt.json"), str(tmp_path / "vgr.json")]
+    wired = mixture_overrides("sft", paths, [1.0, 0.5])
+    assert wired == ["sft.dataset=", ('sft.datasets=[{"uri": "s3://b/vrt-80k", "weight": 1.0}, '
+                                      '{"uri": "s3://b/vgr", "weight": 0.5}]')]
+    preset_sets_both = ["sft.datasets={s3://b/x: 2}", "sft.dataset=s3://b/y"]
+    cfg = load_train_config("tiny", [*preset_sets_both, *wired]).sft
+    assert cfg.mixture == (("s3://b/vrt-80k", 1.0), ("s3://b/vgr", 0.5))
+    grpo = load_grpo_config("tiny", ["grpo.dataset=s3://b/y", *mixture_overrides("grpo", paths[:1], [])]).grpo
+    assert grpo.mixture == (("s3://b/vrt-80k", 1.0),)
+    with pytest.raises(UserError, match="^1 weights for 2 datasets: give one weight per dataset"):
+        mixture_overrides("sft", paths, [1.0])
+
+
 def test_component_compiles_with_the_train_image(tmp_path: Path) -> None:
     import yaml
     from kfp import compiler, dsl
@@ -74,9 +97,11 @@ def test_component_compiles_with_the_train_image(tmp_path: Path) -> None:
     (executor,) = [e for name, e in spec["deploymentSpec"]["executors"].items() if "sft" in name]
     assert executor["container"]["image"] == TRAIN_IMAGE
     inputs = spec["components"]["comp-sft"]["inputDefinitions"]
-    assert sorted(inputs["parameters"]) == ["config", "output", "overrides", "runtime", "task_config"]
+    assert sorted(inputs["parameters"]) == ["config", "output", "overrides", "runtime", "task_config", "weights"]
     assert inputs["parameters"]["runtime"]["defaultValue"] == "local"
-    assert sorted(inputs["artifacts"]) == ["dataset", "eval_dataset"]
+    assert inputs["parameters"]["weights"]["defaultValue"] == []
+    assert sorted(inputs["artifacts"]) == ["dataset", "eval_dataset", "mix_dataset"]
     assert inputs["artifacts"]["eval_dataset"].get("isOptional") is True
+    assert inputs["artifacts"]["mix_dataset"].get("isOptional") is True
     assert spec["components"]["comp-sft"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"] == (
         "system.Model")

@@ -130,24 +130,38 @@ def test_checkpoints_and_model_go_to_s3(env, s3_bucket) -> None:
     assert find_latest(f"{s3_bucket}/sft") == f"{s3_bucket}/sft/s3run/step_0000002"
 
 
-def test_mixture_logs_samples_per_source_and_every_source(env) -> None:
+def test_mixture_logs_samples_and_losses_per_source_and_every_source(env) -> None:
     from mlflow import MlflowClient
 
     from components.sft.mixture import MixturePlan, MixtureRows, parse_mixture
+    from vrt.data.prepare import PrepareConfig, prepare
+    from vrt.data.synth import synthesize
 
-    mixture = parse_mixture({env["data"]: 1, env["eval"]: 2}, "sft.datasets")
-    manifest = _train(env, "mix", "sft.dataset=", f"sft.datasets={{{env['data']}: 1, {env['eval']}: 2}}")
+    synthesize(env["root"] / "raw", 8, 1, 0, 128)  # 4 VGR records: boxes, no masks
+    vgr = str(env["root"] / "vgr")
+    prepare(PrepareConfig("vgr", str(env["root"] / "raw" / "vgr"), vgr))
+    mixture = parse_mixture({env["data"]: 1, vgr: 2}, "sft.datasets")
+    manifest = _train(env, "mix", "sft.dataset=", f"sft.datasets={{{env['data']}: 1, {vgr}: 2}}")
     rows = MixtureRows.open(mixture, "sft.datasets")
     plan = MixturePlan.for_mixture(rows, 4, 2, 2, seed=0, loaders=1)
     expected = [plan.source_counts(plan.global_batch_rows(s)) for s in range(STEPS)]
-    logged = [[v for _, v in _history("mix", f"samples/vrt-80k.{i}")] for i in (0, 1)]
+    logged = [[v for _, v in _history("mix", f"samples/{name}")] for name in ("vrt-80k", "vgr")]
     assert [list(c) for c in zip(*logged, strict=True)] == [[float(n) for n in c] for c in expected]
     assert sum(sum(c) for c in expected) == 4 * STEPS and all(sum(c) > 0 for c in zip(*expected, strict=True))
-    assert manifest.lineage["dataset"] == f"{env['data']}*1 + {env['eval']}*2"
+    # each source's loss terms at the steps that drew it: VRT rows train masks, VGR rows boxes (never masks)
+    drew = {name: [s + 1 for s in range(STEPS) if expected[s][i]] for i, name in enumerate(("vrt-80k", "vgr"))}
+    for key, name in (("loss_ce", "vrt-80k"), ("loss_mask_dice", "vrt-80k"), ("mask_iou", "vrt-80k"),
+                      ("loss_ce", "vgr"), ("loss_mask_box", "vgr")):
+        history = _history("mix", f"{key}/{name}")
+        assert [s for s, _ in history] == drew[name] and all(v >= 0 for _, v in history), (key, name)
+    assert _history("mix", "loss_mask_dice/vgr") == [] and _history("mix", "loss_mask_box/vrt-80k") == []
+    assert manifest.lineage["dataset"] == f"{env['data']}*1 + {vgr}*2"
     assert manifest.lineage["dataset_sha256"] == rows.digest != rows.sources[0].manifest.sha256
     client = MlflowClient()
     (run,) = client.search_runs([client.get_experiment_by_name("sft-tests").experiment_id],
                                 "tags.`vrt.run_dir` LIKE '%/mix'")
-    weights = sorted((i.dataset.digest, {t.key: t.value for t in i.tags}.get("weight"))
-                     for i in run.inputs.dataset_inputs)  # the eval set is source 2: MLflow keeps one input
-    assert weights == sorted((s.manifest.sha256[:16], w) for s, w in zip(rows.sources, ("1", "2"), strict=True))
+    inputs = sorted((i.dataset.name, i.dataset.digest, {t.key: t.value for t in i.tags}.get("weight"))
+                    for i in run.inputs.dataset_inputs)
+    want = [(f"{s.manifest.source}@{s.manifest.revision}", s.manifest.sha256[:16], w)
+            for s, w in zip(rows.sources, ("1", "2"), strict=True)]
+    assert [i for i in inputs if i[2] is not None] == sorted(want)  # the eval set is a third input, unweighted
