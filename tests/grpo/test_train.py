@@ -52,6 +52,7 @@ def _train(env, run_name: str, *extra: str):
         "grpo.group_size=4",
         "grpo.max_new_tokens=40",
         "grpo.lr=1e-3",
+        "grpo.temperature=1.2",  # the fixture policy is tuned to mix well- and badly-formed traces at 1.2
         "grpo.keep_checkpoints=3",
         "grpo.rewards={vrt_format: 1.0, vrt_answer_iou: 1.0, no_repeat: 0.2}",
         "grpo.track_kl=true",
