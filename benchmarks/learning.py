@@ -160,10 +160,10 @@ def _optimizer(params, run: Run):
     return opt, sched
 
 
-def _step(model: RSa2VA, opt, sched, loss: torch.Tensor) -> None:
+def _step(params: list[torch.nn.Parameter], opt, sched, loss: torch.Tensor) -> None:
     opt.zero_grad()
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()
     sched.step()
 
@@ -182,7 +182,7 @@ def rung1(run: Run) -> dict:
         logits = torch.cat([box_logits(model, features, b, sc) for b, sc in enumerate(batch)])
         preds = F.interpolate(logits[:, None], size=(size, size), mode="bilinear")[:, 0]
         targets = _targets([s for sc in batch for s in sc.shapes], size)
-        _step(model, opt, sched, w.bce * mask_bce(preds, targets) + w.dice * mask_dice(preds, targets))
+        _step(model.trainable_parameters(), opt, sched, w.bce * mask_bce(preds, targets) + w.dice * mask_dice(preds, targets))
         if step % run.eval_every == 0 or step == run.steps:
             curve.append((step, _rung1_eval(model, held)))
             _progress("rung 1", curve[-1], start)
@@ -242,7 +242,7 @@ def rung2(run: Run) -> dict:
     curve, start = [(0, _rung2_eval(model, held))], time.perf_counter()
     for step, rows in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
         out = model(**_collate(model, rows))
-        _step(model, opt, sched, out.loss)
+        _step(model.trainable_parameters(), opt, sched, out.loss)
         if step % run.eval_every == 0 or step == run.steps:
             curve.append((step, _rung2_eval(model, held)))
             _progress("rung 2", curve[-1], start)
@@ -297,12 +297,7 @@ def rung2_names(run: Run) -> dict:
         preds = F.interpolate(_name_logits(model, prompts, rows)[:, None], size=(size, size), mode="bilinear")[:, 0]
         masks = torch.from_numpy(np.stack([r["_mask"] for r in rows])).float()[:, None]
         targets = (F.interpolate(masks, size=(size, size), mode="area")[:, 0] > 0.5).float()
-        loss = w.bce * mask_bce(preds, targets) + w.dice * mask_dice(preds, targets)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        _step(params, opt, sched, w.bce * mask_bce(preds, targets) + w.dice * mask_dice(preds, targets))
         if step % run.eval_every == 0 or step == run.steps:
             curve.append((step, evaluate()))
             _progress("rung 2 (name prompts)", curve[-1], start)
