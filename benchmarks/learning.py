@@ -34,6 +34,7 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
+from components.sft.engines import lr_lambda, param_groups
 from models import RSa2VA, load_preset
 from models.config import ModelPreset, preset_from_dict
 from models.losses import mask_bce, mask_dice
@@ -146,6 +147,7 @@ class Run:
     steps: int = 300
     batch: int = 8  # images per step (rung 1: all their shapes; rung 2: one question each)
     lr: float = 1e-3
+    vlm_lr_scale: float = 0.1  # rung 2: Qwen3-VL at lr x this, as `sft.vlm_lr_scale` (pipelines/presets/tiny.yaml)
     warmup: int = 30
     n_train: int = 800
     n_held: int = 48
@@ -154,10 +156,10 @@ class Run:
     eval_every: int = 50
 
 
-def _optimizer(params, run: Run):
-    opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, run.warmup)))
-    return opt, sched
+def _optimizer(groups: list[dict], run: Run):
+    """AdamW over `groups` with SFT's schedule: linear warm-up over `run.warmup` steps, cosine to 0 at the end."""
+    opt = torch.optim.AdamW(groups, lr=run.lr, weight_decay=0.0)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(run.warmup, run.steps))
 
 
 def _step(params: list[torch.nn.Parameter], opt, sched, loss: torch.Tensor) -> None:
@@ -174,7 +176,7 @@ def rung1(run: Run) -> dict:
     model = RSa2VA.from_preset(run.preset, seed=run.seed)
     train, held = scenes(run.seed, run.n_train, run.image_size), scenes(run.seed + 1000, run.n_held, run.image_size)
     baseline = float(np.mean([iou(box_fill(s), s.mask) for sc in held for s in sc.shapes]))
-    opt, sched = _optimizer(model.sam.parameters(), run)
+    opt, sched = _optimizer([{"params": list(model.sam.parameters())}], run)
     w, size, rng = run.preset.loss, run.preset.mask_loss_size, np.random.default_rng(run.seed)
     curve, start = [(0, _rung1_eval(model, held))], time.perf_counter()
     for step, batch in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
@@ -217,18 +219,39 @@ def _collate(model: RSa2VA, rows: list[dict]) -> dict:
     return model.processor.collate([{k: v for k, v in r.items() if k != "_mask"} for r in rows])
 
 
-@torch.no_grad()
-def _rung2_eval(model: RSa2VA, held: list[dict]) -> float:
+def _rung2_masks(model: RSa2VA, held: list[dict]) -> list[np.ndarray]:
+    """The `[SEG]` mask of each held-out row, at image resolution."""
     model.eval()
-    scores = []
-    for start in range(0, len(held), 8):
-        rows = held[start : start + 8]
-        out = model(**_collate(model, rows))
-        for pred, row in zip(out.pred_masks, rows):
-            up = F.interpolate(pred[:, None], size=row["_mask"].shape, mode="bilinear")[0, 0]
-            scores.append(iou(up.numpy() > 0, row["_mask"]))
+    masks = []
+    with torch.no_grad():
+        for start in range(0, len(held), 8):
+            rows = held[start : start + 8]
+            out = model(**_collate(model, rows))
+            for pred, row in zip(out.pred_masks, rows):
+                masks.append(F.interpolate(pred[:, None], size=row["_mask"].shape, mode="bilinear")[0, 0].numpy() > 0)
     model.train()
-    return float(np.mean(scores))
+    return masks
+
+
+def _rung2_eval(model: RSa2VA, held: list[dict]) -> float:
+    return float(np.mean([iou(m, r["_mask"]) for m, r in zip(_rung2_masks(model, held), held)]))
+
+
+def binding(masks: list[np.ndarray], rows: list[dict], held: list[Scene]) -> dict[str, float]:
+    """Mean IoU of each `[SEG]` mask against the named shape and against the union of every shape that
+    shares its colour, its shape kind, or any shape: which part of the name the mask follows."""
+    scores: dict[str, list[float]] = {"named": [], "same colour": [], "same shape": [], "every shape": []}
+    for mask, row, scene in zip(masks, rows, held):
+        named = scene.shapes[int(row["answer_ids"][0].removeprefix("o"))]
+        groups = {
+            "named": [named],
+            "same colour": [s for s in scene.shapes if s.colour == named.colour],
+            "same shape": [s for s in scene.shapes if s.shape == named.shape],
+            "every shape": scene.shapes,
+        }
+        for key, shapes in groups.items():
+            scores[key].append(iou(mask, np.any([s.mask for s in shapes], axis=0)))
+    return {key: float(np.mean(v)) for key, v in scores.items()}
 
 
 def rung2(run: Run) -> dict:
@@ -236,8 +259,9 @@ def rung2(run: Run) -> dict:
     torch.manual_seed(run.seed)
     model = RSa2VA.from_preset(run.preset, seed=run.seed)
     train = one_object_rows(scenes(run.seed, run.n_train, run.image_size), run.seed)
-    held = one_object_rows(scenes(run.seed + 1000, run.n_held, run.image_size), run.seed + 1000)
-    opt, sched = _optimizer(model.trainable_parameters(), run)
+    held_scenes = scenes(run.seed + 1000, run.n_held, run.image_size)
+    held = one_object_rows(held_scenes, run.seed + 1000)
+    opt, sched = _optimizer(param_groups(model, run.lr, run.vlm_lr_scale), run)
     rng = np.random.default_rng(run.seed)
     curve, start = [(0, _rung2_eval(model, held))], time.perf_counter()
     for step, rows in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
@@ -246,7 +270,8 @@ def rung2(run: Run) -> dict:
         if step % run.eval_every == 0 or step == run.steps:
             curve.append((step, _rung2_eval(model, held)))
             _progress("rung 2", curve[-1], start)
-    return {"curve": curve, "ce": float(out.loss_ce.detach()), "seconds": time.perf_counter() - start}
+    return {"curve": curve, "ce": float(out.loss_ce.detach()), "seconds": time.perf_counter() - start,
+            "binding": binding(_rung2_masks(model, held), held, held_scenes)}
 
 
 class NamePrompts(torch.nn.Module):
@@ -278,7 +303,7 @@ def rung2_names(run: Run) -> dict:
     train = one_object_rows(scenes(run.seed, run.n_train, run.image_size), run.seed)
     held = one_object_rows(scenes(run.seed + 1000, run.n_held, run.image_size), run.seed + 1000)
     params = [*model.sam.parameters(), *prompts.parameters()]
-    opt, sched = _optimizer(params, run)
+    opt, sched = _optimizer([{"params": params}], run)
     w, size, rng = run.preset.loss, run.preset.mask_loss_size, np.random.default_rng(run.seed)
 
     @torch.no_grad()
@@ -396,6 +421,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--vlm-lr-scale", type=float, default=Run.vlm_lr_scale,
+                    help="rung 2: Qwen3-VL's learning rate relative to --lr (SAM 2 and the projection train at --lr)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -411,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     preset = preset_with(args.preset, args.overrides)
-    run = Run(preset, steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed,
+    run = Run(preset, steps=args.steps, lr=args.lr, vlm_lr_scale=args.vlm_lr_scale, batch=args.batch, seed=args.seed,
               image_size=preset.sam_image_size)
     for rung in args.rung or [1, 2]:
         if rung == 1:
@@ -423,6 +450,7 @@ def main(argv: list[str] | None = None) -> None:
             r = rung2(run)
             held = scenes(run.seed + 1000, run.n_held, run.image_size)
             _print_curve("rung 2 ([SEG], one object)", r, f"  | all-shapes {all_shapes_iou(held):.3f}, final CE {r['ce']:.3f}")
+            print("rung 2 final masks vs " + ", ".join(f"{k} {v:.3f}" for k, v in r["binding"].items()), flush=True)
             signal = seg_state_signal(run)
             print(f"rung 2 at init: [SEG]-state variation across questions {signal['seg_state_variation']:.3f}, "
                   f"mask/CE gradient into the LM {signal['mask_to_ce_gradient']:.1e}", flush=True)

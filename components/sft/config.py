@@ -46,6 +46,7 @@ class SFTConfig:
     epochs: int = 1
     max_steps: int = 0  # 0 = epochs x steps per epoch
     lr: float = 4e-5
+    vlm_lr_scale: float = 1.0  # Qwen3-VL's parameters (LM + its vision tower) train at lr x this; SAM 2 and the projection at lr
     weight_decay: float = 0.05
     adam_betas: tuple[float, float] = (0.9, 0.999)
     warmup_ratio: float = 0.05
@@ -72,6 +73,7 @@ class SFTConfig:
             (self.micro_batch_size >= 1, "sft.micro_batch_size must be >= 1"),
             (self.epochs >= 1 and self.max_steps >= 0, "sft.epochs must be >= 1 and sft.max_steps >= 0"),
             (self.lr > 0, f"sft.lr must be > 0, got {self.lr}"),
+            (self.vlm_lr_scale > 0, f"sft.vlm_lr_scale must be > 0 (1.0 = one learning rate), got {self.vlm_lr_scale}"),
             (0 <= self.warmup_ratio < 1, f"sft.warmup_ratio must be in [0, 1), got {self.warmup_ratio}"),
             (self.checkpoint_every >= 1, "sft.checkpoint_every must be >= 1"),
             (self.keep_checkpoints >= 1, "sft.keep_checkpoints must be >= 1"),

@@ -35,8 +35,24 @@ def lr_lambda(warmup: int, total: int):
     return factor
 
 
-def _optimizer_and_schedule(params: list[nn.Parameter], sft: SFTConfig, total_steps: int):
-    optimizer = torch.optim.AdamW(params, lr=sft.lr, weight_decay=sft.weight_decay, betas=tuple(sft.adam_betas))
+def param_groups(model: nn.Module, lr: float, vlm_lr_scale: float) -> list[dict[str, Any]]:
+    """The trainable parameters as optimizer groups: one at `lr`, or with `vlm_lr_scale` != 1 two, the first
+    (everything but Qwen3-VL: SAM 2, the `[SEG]` projection) at `lr` and Qwen3-VL's at `lr * vlm_lr_scale`."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    vlm = getattr(model, "vlm", None)
+    if vlm_lr_scale == 1.0 or vlm is None:
+        return [{"params": params, "lr": lr}]
+    inside = {id(p) for p in vlm.parameters()}
+    groups = [
+        {"params": [p for p in params if id(p) not in inside], "lr": lr},
+        {"params": [p for p in params if id(p) in inside], "lr": lr * vlm_lr_scale},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def _optimizer_and_schedule(model: nn.Module, sft: SFTConfig, total_steps: int):
+    groups = param_groups(model, sft.lr, sft.vlm_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=sft.lr, weight_decay=sft.weight_decay, betas=tuple(sft.adam_betas))
     warmup = math.ceil(sft.warmup_ratio * total_steps)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, total_steps))
 
@@ -63,7 +79,7 @@ class DeepSpeedEngine:
         if not sft.use_gpu:
             skip_cpu_op_builds()
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer, scheduler = _optimizer_and_schedule(params, sft, total_steps)
+        optimizer, scheduler = _optimizer_and_schedule(model, sft, total_steps)
         config = {
             "train_micro_batch_size_per_gpu": sft.micro_batch_size,
             "gradient_accumulation_steps": sft.grad_accum,
@@ -129,7 +145,7 @@ class DDPEngine:
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.wrapped = nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer, self.scheduler = _optimizer_and_schedule(self.params, sft, total_steps)
+        self.optimizer, self.scheduler = _optimizer_and_schedule(model, sft, total_steps)
         self.accum, self.clip, self.micro = sft.grad_accum, sft.grad_clip, 0
 
     @property

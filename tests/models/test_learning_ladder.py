@@ -6,18 +6,23 @@ the untrained model (held-out IoU ~0.03) and below what the runs reached.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from benchmarks.learning import Run, all_shapes_iou, rung1, rung2, rung2_names, scenes
+from benchmarks.learning import Run, all_shapes_iou, binding, rung1, rung2, rung2_names, scenes
 from models import load_preset
+from vrt.data.synth.scene import Scene, Shape
 
-# rung 1, 120 steps: RUNG1_MEASURED measured by this test's exact settings (untrained 0.050; the curve is
-# 0.116 / 0.095 / 0.186 / 0.182 at steps 30 / 60 / 90 / 120, so fewer steps sit on a noisy dip)
-RUNG1_STEPS, RUNG1_MEASURED, RUNG1_THRESHOLD = 120, 0.182, 0.12
-# rung 2, 80 steps: RUNG2_MEASURED measured by this test's exact settings (untrained 0.013)
-RUNG2_STEPS, RUNG2_MEASURED, RUNG2_THRESHOLD = 80, 0.201, 0.10
-# rung 2 with learned name prompts in place of the [SEG] state, 200 steps: measured by this test's exact settings
-NAMES_STEPS, NAMES_MEASURED, NAMES_THRESHOLD = 200, 0.338, 0.26  # all-shapes 0.212; 0.596 with 2 torch threads
+# rung 1, 120 steps (warm-up, then cosine to 0 at step 120, as SFT): measured by this test's exact settings,
+# untrained 0.050 -> 0.174 (the constant-lr curve sat on a 0.095 dip at step 60, hence 120 steps)
+RUNG1_STEPS, RUNG1_MEASURED, RUNG1_THRESHOLD = 120, 0.174, 0.12
+# rung 2, 80 steps: measured by this test's exact settings, untrained 0.121 (all shapes 0.215) -> 0.223, CE
+# 5.65 (Qwen3-VL trains at a tenth of the lr, Run.vlm_lr_scale). It pins "the [SEG] path learns object masks",
+# not "which object": the binding appears only after 300-450 steps, and not in every run (docs/learning.md).
+RUNG2_STEPS, RUNG2_MEASURED, RUNG2_THRESHOLD, RUNG2_CE = 80, 0.223, 0.17, 7.0
+# rung 2 with learned name prompts in place of the [SEG] state, 300 steps: measured by this test's exact settings
+# (pytest's two threads), 0.022 -> 0.345; all shapes 0.212
+NAMES_STEPS, NAMES_MEASURED, NAMES_THRESHOLD = 300, 0.345, 0.26
 
 
 @pytest.mark.slow
@@ -31,13 +36,15 @@ def test_rung1_sam_learns_box_prompted_masks():
 
 
 @pytest.mark.slow
-def test_rung2_seg_token_carries_the_named_object():
-    result = rung2(Run(load_preset("tiny"), steps=RUNG2_STEPS, n_train=320, n_held=24, eval_every=RUNG2_STEPS))
+def test_rung2_seg_path_learns_object_masks():
+    run = Run(load_preset("tiny"), steps=RUNG2_STEPS, n_train=320, n_held=24, eval_every=RUNG2_STEPS)
+    result = rung2(run)
     (_, before), (_, after) = result["curve"][0], result["curve"][-1]
-    print(f"rung 2: held-out IoU {before:.3f} -> {after:.3f}, CE {result['ce']:.3f}")
-    assert before < 0.1
+    every = all_shapes_iou(scenes(run.seed + 1000, run.n_held, run.image_size))
+    print(f"rung 2: held-out IoU {before:.3f} -> {after:.3f} (all shapes {every:.3f}), CE {result['ce']:.3f}")
+    assert before < every
     assert after > RUNG2_THRESHOLD, f"held-out IoU {before:.3f} -> {after:.3f}"
-    assert result["ce"] < 3.0  # untrained ~9; measured 1.74 on the last batch at step 80, ~0.02 by step 300
+    assert result["ce"] < RUNG2_CE  # untrained ~9
 
 
 @pytest.mark.slow
@@ -51,3 +58,29 @@ def test_decoder_selects_the_named_object_from_an_informative_prompt():
     print(f"rung 2, name prompts: held-out IoU {before:.3f} -> {after:.3f} (all shapes {everything:.3f})")
     assert before < 0.1
     assert after > NAMES_THRESHOLD > everything, f"held-out IoU {before:.3f} -> {after:.3f}"
+
+
+def _shape(colour: str, kind: str, cols: slice) -> Shape:
+    mask = np.zeros((4, 8), bool)
+    mask[:, cols] = True
+    return Shape(colour, kind, mask, (cols.start, 0, cols.stop, 4))
+
+
+@pytest.mark.parametrize(
+    ("cols", "expected"),
+    [
+        # the mask covers exactly the named yellow triangle (columns 0-1)
+        (slice(0, 2), {"named": 1.0, "same colour": 0.5, "same shape": 0.5, "every shape": 1 / 3}),
+        # both yellow shapes: the colour is followed, the shape kind is not
+        (slice(0, 4), {"named": 0.5, "same colour": 1.0, "same shape": 1 / 3, "every shape": 2 / 3}),
+        # every shape
+        (slice(0, 6), {"named": 1 / 3, "same colour": 2 / 3, "same shape": 2 / 3, "every shape": 1.0}),
+    ],
+)
+def test_binding_says_which_part_of_the_name_a_mask_follows(cols: slice, expected: dict) -> None:
+    scene = Scene(8, [_shape("yellow", "triangle", slice(0, 2)), _shape("yellow", "square", slice(2, 4)),
+                      _shape("red", "triangle", slice(4, 6))])
+    mask = np.zeros((4, 8), bool)
+    mask[:, cols] = True
+    got = binding([mask], [{"answer_ids": ["o0"]}], [scene])
+    assert got == pytest.approx(expected)

@@ -81,6 +81,7 @@ def test_zero3_with_frozen_language_model_is_rejected() -> None:
         ("sft=3", "section 'sft' must be a mapping"),
         ("gpu.tolerations=[{colour: red}]", "gpu.tolerations entries are mappings"),
         ("sft.lr", "override 'sft.lr' is not key=value"),
+        ("sft.vlm_lr_scale=0", "sft.vlm_lr_scale must be > 0 (1.0 = one learning rate), got 0"),
     ],
 )
 def test_bad_settings(override: str, message: str) -> None:

@@ -9,12 +9,44 @@ import torch
 from torch import nn
 
 from components.sft.config import SFTConfig
-from components.sft.engines import DDPEngine, lr_lambda
+from components.sft.engines import DDPEngine, lr_lambda, param_groups
 
 
 def test_warmup_then_cosine() -> None:
     f = lr_lambda(warmup=2, total=6)
     assert [round(f(s), 6) for s in range(7)] == [0.333333, 0.666667, 1.0, 0.853553, 0.5, 0.146447, 0.0]
+
+
+class WithVLM(nn.Module):
+    """The shape `param_groups` looks for: a `vlm` part (one frozen layer) beside the mask parts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vlm = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+        self.vlm[0].requires_grad_(False)
+        self.sam = nn.Linear(2, 3)
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [
+        (1.0, [(0.01, ["sam.bias", "sam.weight", "vlm.1.bias", "vlm.1.weight"])]),
+        (0.1, [(0.01, ["sam.bias", "sam.weight"]), (0.001, ["vlm.1.bias", "vlm.1.weight"])]),
+    ],
+)
+def test_param_groups_scale_only_the_vlm(scale: float, expected: list) -> None:
+    model = WithVLM()
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = param_groups(model, 0.01, scale)
+    assert [(pytest.approx(g["lr"]), sorted(names[id(p)] for p in g["params"])) for g in groups] == expected
+
+
+def test_scaled_groups_follow_one_schedule() -> None:
+    sft = SFTConfig(num_workers=1, micro_batch_size=1, global_batch_size=1, lr=0.01, vlm_lr_scale=0.1,
+                    strategy="ddp", warmup_ratio=0.5)
+    engine = DDPEngine(WithVLM(), sft, total_steps=2)
+    assert [round(lr, 6) for lr in engine.scheduler.get_last_lr()] == [0.005, 0.0005]
+    assert engine.lr() == pytest.approx(0.005)
 
 
 class Tiny(nn.Module):
