@@ -16,12 +16,13 @@ from pathlib import Path
 import yaml
 
 from components.register.gate import BENCH_OF, GateConfig
+from components.sft.config import LAUNCHERS
 from evaluation.reasonseg import ReasonSegOptions
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 RUNTIMES = ("local", "kubernetes")
-TOP_LEVEL = ("work_uri", "runtime", "cache_training")
+TOP_LEVEL = ("work_uri", "runtime", "launcher", "cache_training")
 REVISION = re.compile(r"[0-9a-f]{40}")
 GUARDS_HINT = "set register.guards to {benchmark: {metric: allowed drop}}, e.g. {reasonseg: {gIoU: 0.02}}"
 
@@ -181,6 +182,7 @@ class PipelineSettings:
     preset: str
     work_uri: str = ".vrt/work"
     runtime: str = "local"  # local: Ray on this machine, loopback server; kubernetes: RayJobs and KServe
+    launcher: str = "ray"  # runtime local: sft/grpo on Ray Train workers (ray) or in the step's own process (none)
     cache_training: bool = False  # let KFP reuse cached sft/grpo results (never register/deploy)
     data: DataSettings = field(default_factory=DataSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
@@ -190,6 +192,14 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise UserError(f"runtime {self.runtime!r} is unknown: use one of {', '.join(RUNTIMES)}")
+        if self.launcher not in LAUNCHERS:
+            raise UserError(f"launcher {self.launcher!r} is unknown: use one of {', '.join(LAUNCHERS)}")
+
+
+    @property
+    def step_launcher(self) -> str:
+        """What the sft and grpo steps run on: `launcher` locally; a cluster always runs RayJobs."""
+        return self.launcher if self.runtime == "local" else "ray"
 
     @property
     def model_name(self) -> str:

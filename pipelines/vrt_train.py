@@ -227,12 +227,13 @@ def _chain(settings: PipelineSettings) -> Callable:
             ).set_display_name(f"dataset: train {mix.source}")
         sft_task = sft(
             config=settings.preset, output=f"{work_uri}/sft", overrides=sft_overrides,
-            dataset=train.outputs["dataset"], runtime=settings.runtime,
+            dataset=train.outputs["dataset"], runtime=settings.runtime, launcher=settings.step_launcher,
             weights=settings.data.sft_weights, **({"mix_dataset": mixed.outputs["dataset"]} if mixed else {}),
         ).set_display_name("sft")
         grpo_task = grpo(
             config=settings.preset, output=f"{work_uri}/grpo", overrides=grpo_overrides,
             dataset=train.outputs["dataset"], init_model=sft_task.outputs["model"], runtime=settings.runtime,
+            launcher=settings.step_launcher,
         ).set_display_name("grpo")
         model = grpo_task.outputs["model"]
         vrt = _benchmark(settings, "vrt-bench", sources.bench_from, sources.revision, work_uri, model, eval_limit)

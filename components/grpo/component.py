@@ -26,6 +26,7 @@ def grpo(
     task_config: dsl.TaskConfig,
     runtime: str = "local",
     output: str = "",
+    launcher: str = "ray",
 ):
     """GRPO with preset `config` plus `overrides` (key=value); `model` points at the trained model.
 
@@ -38,6 +39,7 @@ def grpo(
         task_config: GPU placement set by the pipeline, forwarded to the RayJob's workers.
         runtime: local (Ray on this machine) or kubernetes (a KubeRay RayJob).
         output: Where checkpoints and the model go (grpo.output); empty: the preset's.
+        launcher: runtime local: ray (Ray Train workers) or none (the recipe in this step's process).
     """
     from components.grpo.step import grpo_step
     from components.placement import gpu_overrides
@@ -48,4 +50,4 @@ def grpo(
     if runtime == "kubernetes":
         wired += platform.rayjob_overrides("grpo")
     wired += [str(o) for o in overrides] + gpu_overrides(task_config)
-    model.metadata.update(grpo_step(config, wired, dataset.path, init_model.path, model.path, runtime))
+    model.metadata.update(grpo_step(config, wired, dataset.path, init_model.path, model.path, runtime, launcher))

@@ -22,6 +22,7 @@ def grpo_step(
     init_model_path: str,
     model_path: str,
     runtime: str = "local",
+    launcher: str = "ray",
 ) -> dict[str, Any]:
     """Run GRPO for the pipeline and write the resulting model manifest to `model_path`."""
     from components.grpo.config import load_grpo_config
@@ -29,7 +30,7 @@ def grpo_step(
     from components.sft.step import mixture_overrides
 
     wired = [*(overrides or []), *mixture_overrides("grpo", [dataset_path], []), f"grpo.init_from={init_model_path}"]
-    manifest = run_grpo(load_grpo_config(config, wired), runtime=runtime)
+    manifest = run_grpo(load_grpo_config(config, wired), runtime=runtime, launcher=launcher)
     path = Path(model_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(manifest.to_json())

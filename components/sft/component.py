@@ -29,6 +29,7 @@ def sft(
     eval_dataset: dsl.Input[dsl.Dataset] = None,
     mix_dataset: dsl.Input[dsl.Dataset] = None,
     weights: list = [],  # noqa: B006 (KFP reads the default; never mutated)
+    launcher: str = "ray",
 ):
     """Fine-tune the preset `config` (+ `overrides`) on `dataset` (mixed with `mix_dataset` when given, at
     `weights`); `model` points at the exported model.
@@ -44,6 +45,7 @@ def sft(
         eval_dataset: Optional held-out Dataset pointer for evaluation during training.
         mix_dataset: Optional second training Dataset pointer (e.g. VGR), mixed with `dataset`.
         weights: SFT weights (passes per epoch) of [dataset, mix_dataset]; empty: 1 each.
+        launcher: runtime local: ray (Ray Train workers) or none (the recipe in this step's process).
     """
     from components.placement import gpu_overrides
     from components.sft.step import run_step
@@ -55,4 +57,5 @@ def sft(
         wired += platform.rayjob_overrides("sft")
     wired += [str(o) for o in overrides] + gpu_overrides(task_config)
     model.metadata.update(run_step(config, wired, dataset.path, eval_dataset.path if eval_dataset else "", model.path,
-                                   runtime, mix_dataset.path if mix_dataset else "", [float(w) for w in weights]))
+                                   runtime, mix_dataset.path if mix_dataset else "", [float(w) for w in weights],
+                                   launcher=launcher))

@@ -23,6 +23,7 @@ from components.sft.mixture import Mixture, parse_mixture
 from vrt.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "presets"
+LAUNCHERS = ("ray", "none")  # runtime local: Ray Train workers, or the recipe in this process (torchrun for more)
 RESUME_LATEST = "latest"
 
 

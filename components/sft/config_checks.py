@@ -20,7 +20,7 @@ import yaml
 from vrt.errors import UserError
 
 # Top-level keys of a preset file, over every step that reads one (pipelines/settings.py, sft, grpo).
-KNOWN_SECTIONS = ("model", "runtime", "work_uri", "data", "sft", "grpo", "gpu", "evaluate", "register", "deploy")
+KNOWN_SECTIONS = ("model", "runtime", "launcher", "work_uri", "data", "sft", "grpo", "gpu", "evaluate", "register", "deploy")
 NON_NEGATIVE = ("grad_clip", "weight_decay", "eval_samples", "warmup_ratio", "kl_coef")
 POSITIVE = ("global_batch_size", "micro_batch_size", "k8s_timeout_s")
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from components.sft.checkpoint import resolve_resume
-from components.sft.config import RESUME_LATEST, TrainConfig, config_from_raw
+from components.sft.config import LAUNCHERS, RESUME_LATEST, TrainConfig, config_from_raw
 from components.sft.export import ModelManifest, read_model_manifest
 from components.sft.ingest import open_dataset
 from components.sft.mixture import Mixture, MixtureRows
@@ -32,7 +32,6 @@ from vrt.console import console
 from vrt.errors import UserError
 
 CONFIG_ENV = "VRT_SFT_CONFIG"
-LAUNCHERS = ("ray", "none")
 FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "VRT_PARENT_RUN_ID", "VRT_EXPERIMENT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
 
 

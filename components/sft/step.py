@@ -35,7 +35,8 @@ def mixture_overrides(section: str, paths: list[str], weights: list) -> list[str
 
 
 def run_step(config: str, overrides: list[str], dataset_path: str, eval_path: str, model_path: str,
-             runtime: str = "local", mix_path: str = "", weights: list | None = None) -> dict[str, Any]:
+             runtime: str = "local", mix_path: str = "", weights: list | None = None,
+             launcher: str = "ray") -> dict[str, Any]:
     """Train with the preset + overrides on the artifacts' datasets (`dataset_path`, plus `mix_path` when
     mixing, with `weights`); write the model manifest to `model_path`."""
     from components.sft.config import load_train_config
@@ -44,7 +45,7 @@ def run_step(config: str, overrides: list[str], dataset_path: str, eval_path: st
     extra = mixture_overrides("sft", [dataset_path, *([mix_path] if mix_path else [])], weights or [])
     if eval_path:
         extra.append(f"sft.eval_dataset={dataset_uri(eval_path)}")
-    manifest = run_sft(load_train_config(config, [*overrides, *extra]), runtime=runtime)
+    manifest = run_sft(load_train_config(config, [*overrides, *extra]), runtime=runtime, launcher=launcher)
     path = Path(model_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(manifest.to_json())

@@ -180,3 +180,14 @@ def test_sft_trains_on_the_weighted_mixture_grpo_on_the_train_source(tmp_path):
     assert "mix_dataset" not in task_of(spec, "sft")["inputs"]["artifacts"]
     assert task_of(spec, "sft")["inputs"]["parameters"]["weights"]["runtimeValue"]["constant"] == [1.0]
     assert producer(spec, "register", "reasonseg_dataset") == "dataset: reasonseg"
+
+
+@pytest.mark.parametrize(("preset", "overrides", "launcher"), [
+    ("tiny", {}, "none"),  # the laptop preset trains in the step's own process
+    ("tiny", {"runtime": "kubernetes"}, "ray"),  # a cluster always runs RayJobs
+    ("4b", {"data.revision": SHA}, "ray"),
+])
+def test_training_steps_get_the_launcher(preset, overrides, launcher, tmp_path):
+    spec, _ = compiled(preset, tmp_path, **overrides)
+    for step in ("sft", "grpo"):
+        assert task_of(spec, step)["inputs"]["parameters"]["launcher"] == {"runtimeValue": {"constant": launcher}}

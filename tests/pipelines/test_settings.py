@@ -31,12 +31,18 @@ def test_real_presets_compile_without_a_revision_but_refuse_a_bad_one():
         ({"data.n_trian": 3}, "unknown key data.n_trian (did you mean n_train?)"),
         ({"epochs": 3}, "unknown pipeline parameter 'epochs'"),
         ({"data.n_train": 0}, "data.n_train and data.n_bench must be >= 1"),
+        ({"launcher": "mpi"}, "launcher 'mpi' is unknown: use one of ray, none"),
     ],
 )
 def test_bad_overrides_say_what_to_set(overrides, message):
     with pytest.raises(UserError) as e:
         load_settings("tiny", overrides)
     assert str(e.value).startswith(message)
+
+
+def test_tiny_trains_in_the_step_process_and_real_presets_on_ray():
+    assert [load_settings(p).step_launcher for p in ("tiny", "4b")] == ["none", "ray"]
+    assert load_settings("tiny", {"runtime": "kubernetes"}).step_launcher == "ray"  # a cluster runs RayJobs
 
 
 def test_unknown_preset_lists_valid_ones():

@@ -14,7 +14,7 @@ from vrt.errors import UserError
 @pytest.mark.parametrize(
     ("preset", "workers", "accum", "zero", "gpu"),
     [
-        ("tiny", 2, 1, 2, False),
+        ("tiny", 1, 1, 2, False),
         ("2b", 4, 16, 2, True),
         ("4b", 8, 8, 2, True),
         ("4b-base", 8, 8, 2, True),
@@ -36,7 +36,7 @@ def test_paper_hyperparameters_in_4b() -> None:
 
 
 def test_overrides_are_yaml_values() -> None:
-    cfg = load_train_config("tiny", ["sft.lr=3e-4", "sft.num_workers=1", "sft.adam_betas=[0.8, 0.9]",
+    cfg = load_train_config("tiny", ["sft.lr=3e-4", "sft.num_workers=1", "sft.micro_batch_size=4", "sft.adam_betas=[0.8, 0.9]",
                                      "grpo.group_size=4"])
     assert (cfg.sft.lr, cfg.sft.num_workers, cfg.sft.adam_betas, cfg.sft.grad_accum) == (3e-4, 1, (0.8, 0.9), 2)
     assert cfg.raw["grpo"]["group_size"] == 4

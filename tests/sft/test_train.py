@@ -39,7 +39,7 @@ def _train(env, run_name: str, *extra: str):
     overrides = [f"sft.dataset={env['data']}", f"sft.eval_dataset={env['eval']}", f"sft.output={env['root'] / 'out'}",
                  f"sft.run_name={run_name}", f"sft.max_steps={STEPS}", f"sft.checkpoint_every={EVERY}",
                  "sft.global_batch_size=4", "sft.micro_batch_size=1", "sft.eval_samples=4", "sft.keep_checkpoints=3",
-                 "sft.strategy=deepspeed",
+                 "sft.strategy=deepspeed", "sft.num_workers=2",
                  *extra]
     return run_local(load_train_config("tiny", overrides))
 
