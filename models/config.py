@@ -189,6 +189,15 @@ def preset_from_dict(data: dict[str, Any]) -> ModelPreset:
     return _build(ModelPreset, data, f"preset {name}")
 
 
+def with_text_init(preset: ModelPreset, std: float) -> ModelPreset:
+    """`preset` with its random-init language model drawn at `std` (`vlm_config.text_config.initializer_range`;
+    transformers' default and the scale of released weights is 0.02, the tiny preset's 0.2)."""
+    data = preset.to_dict()
+    vlm_config = dict(data.get("vlm_config") or {})
+    vlm_config["text_config"] = dict(vlm_config.get("text_config") or {}, initializer_range=std)
+    return preset_from_dict(dict(data, vlm_config=vlm_config))
+
+
 def preset_names() -> list[str]:
     """Names of the presets shipped in models/presets/."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))

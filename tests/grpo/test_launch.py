@@ -90,7 +90,7 @@ def test_kfp_component_interface(tmp_path):
     compiler.Compiler().compile(grpo, str(path))
     spec = yaml.safe_load(path.read_text())
     inputs = spec["root"]["inputDefinitions"]
-    assert set(inputs["parameters"]) == {"config", "overrides", "runtime", "output", "task_config"}
+    assert set(inputs["parameters"]) == {"config", "overrides", "runtime", "launcher", "output", "task_config"}
     assert set(inputs["artifacts"]) == {"dataset", "init_model"}
     assert (
         spec["root"]["outputDefinitions"]["artifacts"]["model"]["artifactType"]["schemaTitle"]

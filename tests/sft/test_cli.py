@@ -97,7 +97,8 @@ def test_component_compiles_with_the_train_image(tmp_path: Path) -> None:
     (executor,) = [e for name, e in spec["deploymentSpec"]["executors"].items() if "sft" in name]
     assert executor["container"]["image"] == TRAIN_IMAGE
     inputs = spec["components"]["comp-sft"]["inputDefinitions"]
-    assert sorted(inputs["parameters"]) == ["config", "output", "overrides", "runtime", "task_config", "weights"]
+    assert sorted(inputs["parameters"]) == ["config", "launcher", "output", "overrides", "runtime", "task_config", "weights"]
+    assert inputs["parameters"]["launcher"]["defaultValue"] == "ray"
     assert inputs["parameters"]["runtime"]["defaultValue"] == "local"
     assert inputs["parameters"]["weights"]["defaultValue"] == []
     assert sorted(inputs["artifacts"]) == ["dataset", "eval_dataset", "mix_dataset"]
