@@ -233,8 +233,8 @@ def _rung2_masks(model: RSa2VA, held: list[dict]) -> list[np.ndarray]:
     return masks
 
 
-def _rung2_eval(model: RSa2VA, held: list[dict]) -> float:
-    return float(np.mean([iou(m, r["_mask"]) for m, r in zip(_rung2_masks(model, held), held)]))
+def _held_iou(masks: list[np.ndarray], held: list[dict]) -> float:
+    return float(np.mean([iou(m, r["_mask"]) for m, r in zip(masks, held)]))
 
 
 def binding(masks: list[np.ndarray], rows: list[dict], held: list[Scene]) -> dict[str, float]:
@@ -263,15 +263,17 @@ def rung2(run: Run) -> dict:
     held = one_object_rows(held_scenes, run.seed + 1000)
     opt, sched = _optimizer(param_groups(model, run.lr, run.vlm_lr_scale), run)
     rng = np.random.default_rng(run.seed)
-    curve, start = [(0, _rung2_eval(model, held))], time.perf_counter()
+    masks = _rung2_masks(model, held)
+    curve, start = [(0, _held_iou(masks, held))], time.perf_counter()
     for step, rows in zip(range(1, run.steps + 1), _batches(train, run.batch, rng)):
         out = model(**_collate(model, rows))
         _step(model.trainable_parameters(), opt, sched, out.loss)
         if step % run.eval_every == 0 or step == run.steps:
-            curve.append((step, _rung2_eval(model, held)))
+            masks = _rung2_masks(model, held)  # the last step always evaluates: `binding` reads these
+            curve.append((step, _held_iou(masks, held)))
             _progress("rung 2", curve[-1], start)
     return {"curve": curve, "ce": float(out.loss_ce.detach()), "seconds": time.perf_counter() - start,
-            "binding": binding(_rung2_masks(model, held), held, held_scenes)}
+            "binding": binding(masks, held, held_scenes)}
 
 
 class NamePrompts(torch.nn.Module):

@@ -195,7 +195,6 @@ class PipelineSettings:
         if self.launcher not in LAUNCHERS:
             raise UserError(f"launcher {self.launcher!r} is unknown: use one of {', '.join(LAUNCHERS)}")
 
-
     @property
     def step_launcher(self) -> str:
         """What the sft and grpo steps run on: `launcher` locally; a cluster always runs RayJobs."""
