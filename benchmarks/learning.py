@@ -147,7 +147,7 @@ class Run:
     steps: int = 300
     batch: int = 8  # images per step (rung 1: all their shapes; rung 2: one question each)
     lr: float = 1e-3
-    vlm_lr_scale: float = 0.1  # rung 2: Qwen3-VL at lr x this, as `sft.vlm_lr_scale` (pipelines/presets/tiny.yaml)
+    vlm_lr_scale: float = 1.0  # rung 2: Qwen3-VL at lr x this, as `sft.vlm_lr_scale` (pipelines/presets/tiny.yaml)
     warmup: int = 30
     n_train: int = 800
     n_held: int = 48

@@ -103,6 +103,9 @@ class LossWeights:
             raise ValueError(f"loss.mask_slots must be >= 0 (0 = every [SEG]), got {self.mask_slots}")
 
 
+SEG_NORMS = ("none", "batch")
+
+
 @dataclass(frozen=True)
 class ModelPreset:
     """Everything needed to build, train and run one R-Sa2VA model size."""
@@ -122,6 +125,7 @@ class ModelPreset:
     mask_loss_size: int = 256
     max_new_tokens: int = 2048  # greedy generation budget (the authors' HF predict_forward)
     dtype: str = "float32"
+    seg_norm: str = "none"  # "batch": standardise the [SEG] states before the projection (SegStateNorm)
     policy: TrainPolicy = TrainPolicy()
     loss: LossWeights = LossWeights()
 
@@ -146,6 +150,12 @@ class ModelPreset:
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(
                 f"preset {self.name}: dtype must be float32, bfloat16 or float16, got {self.dtype!r}"
+            )
+        if self.seg_norm not in SEG_NORMS:
+            raise ValueError(f"preset {self.name}: seg_norm must be one of {list(SEG_NORMS)}, got {self.seg_norm!r}")
+        if self.init == "released" and self.seg_norm != "none":
+            raise ValueError(
+                f"preset {self.name}: a released checkpoint has no [SEG] state statistics; set seg_norm: none"
             )
         for key in ("sam_image_size", "max_image_side", "mask_loss_size", "max_new_tokens"):
             if getattr(self, key) <= 0:

@@ -163,6 +163,11 @@ def load_released(source_dir: str | Path, preset: str | ModelPreset = "4b"):
 
     source_dir = Path(source_dir)
     spec = load_preset(preset) if isinstance(preset, str) else preset
+    if spec.seg_norm != "none":
+        raise ValueError(
+            f"preset {spec.name}: seg_norm {spec.seg_norm!r}, which a released checkpoint has no statistics "
+            "for; convert with a preset whose seg_norm is none (4b)"
+        )
     tokenizer = AutoTokenizer.from_pretrained(source_dir)
     if SEG_TOKEN not in tokenizer.get_vocab():
         raise ValueError(
@@ -190,7 +195,7 @@ def load_released(source_dir: str | Path, preset: str | ModelPreset = "4b"):
     return model
 
 
-def convert_checkpoint(source_dir: str | Path, out_dir: str | Path, preset: str = "4b") -> Path:
+def convert_checkpoint(source_dir: str | Path, out_dir: str | Path, preset: str | ModelPreset = "4b") -> Path:
     """Write the released checkpoint in `source_dir` as an RSa2VA directory (`RSa2VA.from_pretrained`)."""
     return load_released(source_dir, preset).save_pretrained(out_dir)
 

@@ -72,6 +72,24 @@ def seg_projection(vlm, sam) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, prompt_dim))
 
 
+class SegStateNorm(nn.BatchNorm1d):
+    """Standardises the `[SEG]` states before the projection (model preset `seg_norm: batch`; not in the
+    paper, whose projection takes the raw state): per feature, minus the mean and over the standard deviation
+    of the batch's `[SEG]` states while training on two or more of them, of the running estimate otherwise.
+
+    A random-init language model's `[SEG]` state is one large constant (the token's own) plus a small part
+    that depends on the question, and SFT's CE shrinks that part further; standardised, the projection sees
+    the part that says which object is meant at unit scale (docs/learning.md)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width, affine=False, momentum=0.05)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        if self.training and states.shape[0] < 2:
+            return F.batch_norm(states, self.running_mean, self.running_var, training=False, eps=self.eps)
+        return super().forward(states)
+
+
 class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
     """The R-Sa2VA model: `vlm` (Qwen3VLForConditionalGeneration), `sam` (Sam2Model), `seg_projection`."""
 
@@ -82,6 +100,8 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         self.sam = sam
         self.processor = processor
         self.seg_projection = seg_projection(vlm, sam)
+        width = self.seg_projection[0].in_features
+        self.seg_norm = SegStateNorm(width) if preset.seg_norm == "batch" else None
         self.seg_token_id = processor.seg_token_id
         inject_lora(preset, vlm)
         apply_policy(preset, vlm, sam, self.seg_projection)
@@ -153,16 +173,19 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
     def seg_masks(self, input_ids: torch.Tensor, hidden: torch.Tensor, sam_pixel_values: torch.Tensor):
         """Mask logits and scores of every `[SEG]` in `input_ids`, grouped per sample."""
         features = self.sam_features(sam_pixel_values)
+        positions = [(ids == self.seg_token_id).nonzero(as_tuple=True)[0] for ids in input_ids]
+        states = torch.cat([hidden[b, p] for b, p in enumerate(positions)]).to(self.seg_projection[0].weight.dtype)
+        if self.seg_norm is not None and states.shape[0]:
+            states = self.seg_norm(states)  # across the batch's [SEG]s: SegStateNorm
+        prompts = self.seg_projection(states).split([len(p) for p in positions])
         logits, scores = [], []
         for b in range(input_ids.shape[0]):
-            positions = (input_ids[b] == self.seg_token_id).nonzero(as_tuple=True)[0]
-            prompts = self.seg_projection(hidden[b, positions].to(self.seg_projection[0].weight.dtype))
-            if len(positions) == 0:
+            if len(positions[b]) == 0:
                 size = features[0].shape[-1]
                 logits.append(hidden.new_zeros(0, size, size))
                 scores.append(hidden.new_zeros(0))
                 continue
-            mask, score = self.decode_masks(features, b, prompts)
+            mask, score = self.decode_masks(features, b, prompts[b])
             logits.append(mask)
             scores.append(score)
         return logits, scores

@@ -1,7 +1,9 @@
 """Learning curves of a pipeline run, read back from MLflow: SFT loss terms and teacher-forced mask IoU,
 GRPO rewards; one PNG, also logged to the run.
 
-    path = write_curves(client, parent_run_id, Path(".vrt/demo/curves.png"))   # None: no training runs
+    data = curves(client, parent_run_id)
+    path = write_curves(client, parent_run_id, data, Path(".vrt/demo/curves.png"))   # None: no training runs
+    halves(data["grpo"]["reward/vrt_answer_iou/mean"])   # (mean of the first half, of the last half)
 """
 
 from __future__ import annotations
@@ -69,9 +71,18 @@ def plot(data: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> Pat
     return path
 
 
-def write_curves(client, parent_run_id: str, path: Path) -> Path | None:
-    """Plot the run's learning curves to `path` and log the PNG to the parent run; None if nothing trained."""
-    data = curves(client, parent_run_id)
+def halves(points: list[tuple[int, float]]) -> tuple[float, float] | None:
+    """Mean value of the first and of the last half of a curve (an odd count's middle point in neither);
+    None under two points."""
+    if len(points) < 2:
+        return None
+    half = len(points) // 2
+    first, last = [v for _, v in points[:half]], [v for _, v in points[-half:]]
+    return sum(first) / half, sum(last) / half
+
+
+def write_curves(client, parent_run_id: str, data: dict, path: Path) -> Path | None:
+    """Plot `data` (from `curves`) to `path` and log the PNG to the parent run; None if nothing trained."""
     if not data:
         return None
     plot(data, path)

@@ -1,7 +1,7 @@
 """What a local pipeline run produced, printed at the end of `vrt pipeline run --local`: datasets,
 VRT-Bench metrics, ReasonSeg metrics (gIoU/cIoU, the scoring rules and the samples each touched), the
-learning curves (PNG), the registered version and its alias, the endpoint, one real request and its
-answer, and an overlay PNG of that answer's masks.
+learning curves (PNG), how GRPO moved the answer reward, the registered version and its alias, the
+endpoint, one real request and its answer, and an overlay PNG of that answer's masks.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from vrt.data.manifest import read_manifest
 from vrt.data.reader import read_table
 
 METRICS = HEADLINE["vrt-bench"]
+ANSWER_REWARD = "reward/vrt_answer_iou/mean"
 REASONSEG_COUNTS = {"samples": "samples", "scored_samples": "scored", "empty_rule_samples": "empty rule",
                     "ignore_rule_samples": "ignore rule", "predictions_without_answer_span": "no answer span"}
 
@@ -93,14 +94,30 @@ def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | Non
     return request, answer, overlay
 
 
-def learning_curves(run: LocalRun, out_dir: Path) -> Path | None:
-    """SFT loss terms and mask IoU, GRPO rewards, as `curves.png` in `out_dir` and on the MLflow run."""
+def learning_curves(run: LocalRun, out_dir: Path) -> tuple[Path | None, dict]:
+    """SFT loss terms and mask IoU, GRPO rewards, as `curves.png` in `out_dir` and on the MLflow run; and
+    the curves themselves ({panel: {metric: [(step, value)]}})."""
     from mlflow import MlflowClient
 
-    from pipelines.curves import write_curves
+    from pipelines.curves import curves, write_curves
     from vrt import tracking
 
-    return write_curves(MlflowClient(tracking.tracking_uri()), run.mlflow_run_id, out_dir / "curves.png")
+    client = MlflowClient(tracking.tracking_uri())
+    data = curves(client, run.mlflow_run_id)
+    return write_curves(client, run.mlflow_run_id, data, out_dir / "curves.png"), data
+
+
+def grpo_reward_line(data: dict) -> str | None:
+    """How GRPO's answer reward moved: the mean `vrt_answer_iou` of its first vs its last half of steps."""
+    from pipelines.curves import halves
+
+    points = data.get("grpo", {}).get(ANSWER_REWARD, [])
+    if (change := halves(points)) is None:
+        return None
+    half = len(points) // 2
+    first, last = f"{points[0][0]}-{points[half - 1][0]}", f"{points[-half][0]}-{points[-1][0]}"
+    return (f"GRPO answer reward (vrt_answer_iou, mean per step): steps {first} {change[0]:.3f} -> "
+            f"steps {last} {change[1]:.3f} ({change[1] - change[0]:+.3f})")
 
 
 def mask_areas(answer: dict) -> list[int]:
@@ -122,9 +139,11 @@ def print_summary(run: LocalRun, out_dir: Path = Path(".vrt/demo")) -> None:
     rules = reasonseg_params(run)
     console.print(f"ReasonSeg scoring: --empty {rules.get('reasonseg_empty', '?')} --ignore "
                   f"{rules.get('reasonseg_ignore', '?')}; report: {run.reasonseg_report_path}", soft_wrap=True)
-    curves = learning_curves(run, out_dir)
+    curves, data = learning_curves(run, out_dir)
     if curves:
         console.print(f"learning curves: {curves.resolve()} (also an artifact of the MLflow run)")
+    if line := grpo_reward_line(data):
+        console.print(line, highlight=False)
     console.print(f"registered: [bold]{run.model_uri}[/bold]  alias: [bold]{run.alias}[/bold]")
     console.print(f"endpoint: [bold]{run.endpoint}[/bold] (v1 /v1/models/{run.server_name}:predict, "
                   f"v2 /v2/models/{run.server_name}/infer; stop it with `vrt serve --stop {run.server_name}`)")

@@ -50,6 +50,12 @@ def param_groups(model: nn.Module, lr: float, vlm_lr_scale: float) -> list[dict[
     return [g for g in groups if g["params"]]
 
 
+def persistent_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's buffers that its state dict carries (running statistics, not the recomputed RoPE tables)."""
+    keys = model.state_dict(keep_vars=True).keys()
+    return {n: b for n, b in model.named_buffers() if n in keys}
+
+
 def _optimizer_and_schedule(model: nn.Module, sft: SFTConfig, total_steps: int):
     groups = param_groups(model, sft.lr, sft.vlm_lr_scale)
     optimizer = torch.optim.AdamW(groups, lr=sft.lr, weight_decay=sft.weight_decay, betas=tuple(sft.adam_betas))
@@ -183,7 +189,9 @@ class DDPEngine:
         if dist.is_initialized() and dist.get_rank() != 0:
             return
         names = {id(p): n for n, p in self.model.named_parameters()}
-        save_file({names[id(p)]: p.detach().contiguous() for p in self.params}, str(directory / "trainable.safetensors"))
+        tensors = {names[id(p)]: p.detach().contiguous() for p in self.params}
+        tensors |= {n: b.contiguous() for n, b in persistent_buffers(self.model).items()}  # e.g. running stats
+        save_file(tensors, str(directory / "trainable.safetensors"))
         state = self.optimizer.state_dict()
         tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
         save_file(tensors, str(directory / "optimizer.safetensors"))
@@ -194,7 +202,7 @@ class DDPEngine:
         from safetensors.torch import load_file
 
         weights = load_file(str(directory / "trainable.safetensors"))
-        params = dict(self.model.named_parameters())
+        params = dict(self.model.named_parameters()) | persistent_buffers(self.model)
         with torch.no_grad():
             for name, value in weights.items():
                 params[name].copy_(value)

@@ -42,6 +42,23 @@ CASES = [
 ]  # fmt: skip
 
 
+@pytest.fixture
+def tiny_preset(tiny_preset):
+    """The tiny preset as a released checkpoint's architecture: the paper's [SEG] path (no `seg_norm`)."""
+    return dataclasses.replace(tiny_preset, seg_norm="none")
+
+
+def test_a_preset_with_seg_norm_cannot_hold_a_release(tiny_preset, tmp_path):
+    from models.config import HFSource
+
+    with pytest.raises(ValueError, match=r"a released checkpoint has no \[SEG\] state statistics; set seg_norm: none"):
+        dataclasses.replace(tiny_preset, init="released", released=HFSource(str(tmp_path)), seg_norm="batch")
+    model = _same_fourier(RSa2VA.from_preset(tiny_preset, seed=0))
+    _write_released(model, tmp_path / "rel")
+    with pytest.raises(ValueError, match="seg_norm 'batch', which a released checkpoint has no statistics for"):
+        convert_checkpoint(tmp_path / "rel", tmp_path / "out", preset=dataclasses.replace(tiny_preset, seg_norm="batch"))
+
+
 @pytest.mark.parametrize(("meta", "ours"), CASES)
 def test_sam_key_table(meta, ours):
     assert sam_key(meta) == ours
@@ -174,7 +191,7 @@ def test_round_trip_through_released_layout(tiny_preset, samples, tmp_path):
     assert set(converted) == set(tiny_model.state_dict())
     source.rmdir()
     _write_released(tiny_model, source)
-    loaded = RSa2VA.from_pretrained(convert_checkpoint(source, tmp_path / "ours", preset="tiny"))
+    loaded = RSa2VA.from_pretrained(convert_checkpoint(source, tmp_path / "ours", preset=tiny_preset))
     assert loaded.processor.settings.chat_template == CHAT_TEMPLATE
     assert loaded.vlm.config.tie_word_embeddings is False
     batch = tiny_model.processor.collate(samples, train=True)
@@ -193,7 +210,7 @@ def test_release_without_chat_template_is_refused(tiny_preset, tmp_path):
     with pytest.raises(
         ValueError, match="no chat_template.jinja / chat_template.json and no tokenizer chat template"
     ):
-        convert_checkpoint(tmp_path / "rel", tmp_path / "out", preset="tiny")
+        convert_checkpoint(tmp_path / "rel", tmp_path / "out", preset=tiny_preset)
 
 
 def test_unknown_keys_are_refused():

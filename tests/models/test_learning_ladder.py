@@ -16,10 +16,10 @@ from vrt.data.synth.scene import Scene, Shape
 # rung 1, 120 steps (warm-up, then cosine to 0 at step 120, as SFT): measured by this test's exact settings,
 # untrained 0.050 -> 0.174 (the constant-lr curve sat on a 0.095 dip at step 60, hence 120 steps)
 RUNG1_STEPS, RUNG1_MEASURED, RUNG1_THRESHOLD = 120, 0.174, 0.12
-# rung 2, 80 steps: measured by this test's exact settings, untrained 0.121 (all shapes 0.215) -> 0.223, CE
-# 5.65 (Qwen3-VL trains at a tenth of the lr, Run.vlm_lr_scale). It pins "the [SEG] path learns object masks",
-# not "which object": the binding appears only after 300-450 steps, and not in every run (docs/learning.md).
-RUNG2_STEPS, RUNG2_MEASURED, RUNG2_THRESHOLD, RUNG2_CE = 80, 0.223, 0.17, 7.0
+# rung 2, 200 steps, seed 1, one learning rate, the preset's seg_norm: measured by this test's exact settings,
+# untrained 0.017 -> 0.346 (0.326 at step 100), all shapes 0.209, CE 0.030. Above the all-shapes level means the
+# [SEG] mask follows the named object, not every shape: the binding (docs/learning.md).
+RUNG2_STEPS, RUNG2_MEASURED, RUNG2_THRESHOLD, RUNG2_CE = 200, 0.346, 0.28, 0.3
 # rung 2 with learned name prompts in place of the [SEG] state, 300 steps: measured by this test's exact settings
 # (pytest's two threads), 0.022 -> 0.345; all shapes 0.212
 NAMES_STEPS, NAMES_MEASURED, NAMES_THRESHOLD = 300, 0.345, 0.26
@@ -36,14 +36,14 @@ def test_rung1_sam_learns_box_prompted_masks():
 
 
 @pytest.mark.slow
-def test_rung2_seg_path_learns_object_masks():
-    run = Run(load_preset("tiny"), steps=RUNG2_STEPS, n_train=320, n_held=24, eval_every=RUNG2_STEPS)
+def test_rung2_seg_path_binds_the_named_object():
+    run = Run(load_preset("tiny"), steps=RUNG2_STEPS, n_held=24, seed=1, eval_every=RUNG2_STEPS)
     result = rung2(run)
     (_, before), (_, after) = result["curve"][0], result["curve"][-1]
     every = all_shapes_iou(scenes(run.seed + 1000, run.n_held, run.image_size))
     print(f"rung 2: held-out IoU {before:.3f} -> {after:.3f} (all shapes {every:.3f}), CE {result['ce']:.3f}")
     assert before < every
-    assert after > RUNG2_THRESHOLD, f"held-out IoU {before:.3f} -> {after:.3f}"
+    assert after > RUNG2_THRESHOLD > every + 0.05, f"held-out IoU {before:.3f} -> {after:.3f}"
     assert result["ce"] < RUNG2_CE  # untrained ~9
 
 

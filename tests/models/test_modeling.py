@@ -133,3 +133,35 @@ def test_sample_without_objects(tiny_model, samples):
     only_empty = tiny_model(**tiny_model.processor.collate(samples[:1], train=True))
     assert float(only_empty.loss_mask_bce.detach()) == float(only_empty.loss_mask_dice.detach()) == 0.0
     assert only_empty.mask_iou is None and torch.equal(only_empty.loss, only_empty.loss_ce)
+
+
+def test_seg_state_norm_batch_then_running_statistics():
+    from models.modeling import SegStateNorm
+
+    norm = SegStateNorm(3)
+    x = torch.tensor([[1.0, 2.0, 3.0], [3.0, 6.0, 3.0]])
+    assert torch.allclose(norm(x), torch.tensor([[-1.0, -1.0, 0.0], [1.0, 1.0, 0.0]]), atol=1e-4)  # batch stats
+    assert torch.allclose(norm.running_mean, torch.tensor([0.1, 0.2, 0.15]))  # momentum 0.05
+    assert torch.allclose(norm.running_var, torch.tensor([1.0 + 0.05, 1.0 + 0.35, 0.95]))  # unbiased batch var
+    running = (norm.running_mean.clone(), norm.running_var.clone())
+    expected = (x[:1] - running[0]) / torch.sqrt(running[1] + norm.eps)
+    assert torch.allclose(norm(x[:1]), expected)  # one state while training: the running estimate, not updated
+    assert torch.equal(norm.running_mean, running[0]) and torch.equal(norm.running_var, running[1])
+    norm.eval()
+    assert torch.allclose(norm(x), (x - running[0]) / torch.sqrt(running[1] + norm.eps))
+
+
+def test_seg_norm_is_per_preset_and_inference_is_per_sample(tiny_preset, samples):
+    assert tiny_preset.seg_norm == "batch"
+    assert RSa2VA.from_preset(dataclasses.replace(tiny_preset, seg_norm="none"), seed=0).seg_norm is None
+    with pytest.raises(ValueError, match=r"seg_norm must be one of \['none', 'batch'\], got 'layer'"):
+        dataclasses.replace(tiny_preset, seg_norm="layer")
+    model = RSa2VA.from_preset(tiny_preset, seed=0).eval()
+    with torch.no_grad():
+        both = model(**model.processor.collate(samples, train=True)).pred_masks
+        alone = model(**model.processor.collate(samples[:1], train=True)).pred_masks
+    assert torch.allclose(both[0], alone[0], atol=1e-5)  # eval: running statistics, no other sample leaks in
+    model.train()
+    with torch.no_grad():
+        model(**model.processor.collate(samples, train=True))
+    assert int(model.seg_norm.num_batches_tracked) == 1 and model.seg_norm.running_mean.abs().sum() > 0

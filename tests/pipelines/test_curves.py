@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from pipelines.curves import curves, write_curves
+from pipelines.curves import curves, halves, write_curves
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_curves_read_the_training_steps(store):
 
 def test_write_curves_plots_and_logs(store, tmp_path):
     client, parent, _ = store
-    path = write_curves(client, parent, tmp_path / "demo" / "curves.png")
+    path = write_curves(client, parent, curves(client, parent), tmp_path / "demo" / "curves.png")
     img = np.asarray(Image.open(path))
     assert img.shape[1] > 2 * img.shape[0]  # three panels side by side
     assert [a.path for a in client.list_artifacts(parent)] == ["curves.png"]
@@ -46,8 +46,30 @@ def test_write_curves_plots_and_logs(store, tmp_path):
 def test_no_training_runs_no_png(store, tmp_path):
     client, _, exp = store
     parent = client.create_run(exp, run_name="pipeline").info.run_id
-    assert write_curves(client, parent, tmp_path / "curves.png") is None
+    assert write_curves(client, parent, curves(client, parent), tmp_path / "curves.png") is None
     assert not (tmp_path / "curves.png").exists()
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([], None),
+    ([0.5], None),
+    ([0.0, 0.2], (0.0, 0.2)),
+    ([0.0, 0.0, 0.0, 0.2], (0.0, 0.1)),
+    ([0.1, 0.3, 0.9, 0.5, 0.7], (0.2, 0.6)),  # odd count: the middle step is in neither half
+])
+def test_halves(values, expected):
+    result = halves([(i + 1, v) for i, v in enumerate(values)])
+    assert result == expected if expected is None else result == pytest.approx(expected)
+
+
+def test_summary_prints_how_grpo_moved_the_answer_reward():
+    from pipelines.summary import grpo_reward_line
+
+    data = {"grpo": {"reward/vrt_answer_iou/mean": [(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.2)]}}
+    assert grpo_reward_line(data) == (
+        "GRPO answer reward (vrt_answer_iou, mean per step): steps 1-2 0.000 -> steps 3-4 0.100 (+0.100)")
+    assert grpo_reward_line({"sft": {}}) is None
+    assert grpo_reward_line({"grpo": {"reward/vrt_answer_iou/mean": [(1, 0.4)]}}) is None
 
 
 def test_summary_counts_mask_pixels_per_answer_object():

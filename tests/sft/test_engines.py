@@ -53,11 +53,12 @@ class Tiny(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.frozen = nn.Linear(3, 4)
+        self.norm = nn.BatchNorm1d(4, affine=False)  # running statistics: buffers a checkpoint carries
         self.head = nn.Linear(4, 1)
         self.frozen.requires_grad_(False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
-        loss = ((self.head(torch.relu(self.frozen(x))) - y) ** 2).mean()
+        loss = ((self.head(torch.relu(self.norm(self.frozen(x)))) - y) ** 2).mean()
         return type("Out", (), {"loss": loss})()
 
 
@@ -86,6 +87,8 @@ def test_ddp_checkpoint_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["optimizer.json", "optimizer.safetensors", "trainable.safetensors"]
     b = _engine(seed=5)  # different init: everything trainable must come from the checkpoint
     b.load(tmp_path)
+    assert torch.equal(b.model.norm.running_mean, a.model.norm.running_mean)
+    assert int(b.model.norm.num_batches_tracked) == 2 and b.model.norm.running_mean.abs().sum() > 0
     b.model.frozen.load_state_dict(a.model.frozen.state_dict())
     _step(a, batches[2:])
     _step(b, batches[2:])
