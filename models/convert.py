@@ -213,7 +213,12 @@ def main(argv: list[str] | None = None) -> None:
         "--preset", default="4b", help="preset giving SAM 2 architecture, image sizes, policy"
     )
     args = parser.parse_args(argv)
-    print(convert_checkpoint(args.source, args.out, args.preset))
+    if not Path(args.source).is_dir():
+        parser.exit(2, f"error: {args.source} is not a directory: give a local snapshot of the released checkpoint\n")
+    try:
+        print(convert_checkpoint(args.source, args.out, args.preset))
+    except (ValueError, OSError) as e:  # a preset, tokenizer or weights the converter cannot use: one line
+        parser.exit(2, f"error: {e}\n")
 
 
 if __name__ == "__main__":

@@ -218,3 +218,18 @@ def test_unknown_keys_are_refused():
         ValueError, match=r"1 keys match no known part of the R-Sa2VA layout: \['vision_tower.x'\]"
     ):
         convert_state_dict({"vision_tower.x": torch.zeros(1)})
+
+
+def test_command_line_answers_bad_input_in_one_line(tmp_path, capsys):
+    from models.convert import main
+
+    cases = [
+        ([str(tmp_path / "missing"), str(tmp_path / "out")], "is not a directory: give a local snapshot"),
+        ([str(tmp_path), str(tmp_path / "out"), "--preset", "tiny"], "seg_norm 'batch', which a released checkpoint"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
