@@ -15,6 +15,8 @@ written as "[SEG ]" in the trace text so that text and masks always agree.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 
 import torch
@@ -61,6 +63,18 @@ def masks_at_image_size(logits: torch.Tensor, sam_size: int, height: int, width:
     return x[:, 0].sigmoid() > 0.5
 
 
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Inference behaviour (no dropout; `seg_norm`'s running statistics, so a sample's masks do not depend
+    on the rest of its batch) whatever mode the caller left the model in; the mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 class GenerationMixin:
     """predict / generate_ids / masks_for_sequences for RSa2VA."""
 
@@ -105,21 +119,22 @@ class GenerationMixin:
     def masks_for_sequences(
         self, images, questions, completions: list[list[int]], low_res: bool = False
     ) -> list[Trace]:
-        """Teacher-forced pass over prompt + given completion ids: one mask (RLE) per `[SEG]`, at image size,
-        or (`low_res`) SAM 2's low-res logits > 0 as they come out of the decoder (256² for a 1024 SAM), the
-        masks the authors' GRPO reward compares."""
+        """Teacher-forced pass over prompt + given completion ids, in eval mode: one mask (RLE) per `[SEG]`, at
+        image size, or (`low_res`) SAM 2's low-res logits > 0 as they come out of the decoder (256² for a 1024
+        SAM), the masks the authors' GRPO reward compares."""
         proc = self.processor
         completions = [_cut_at_eos(list(ids), proc.eos_token_id) for ids in completions]
         batch = proc.sequence_batch(images, questions, completions)
         inputs = self._to_device(batch)
-        out = self.vlm(
-            **{**inputs, "pixel_values": inputs["pixel_values"].to(self.vlm.dtype)},
-            output_hidden_states=True,
-            use_cache=False,
-        )
-        logits, scores = self.seg_masks(
-            inputs["input_ids"], out.hidden_states[-1], batch["sam_pixel_values"].to(self.device)
-        )
+        with eval_mode(self):
+            out = self.vlm(
+                **{**inputs, "pixel_values": inputs["pixel_values"].to(self.vlm.dtype)},
+                output_hidden_states=True,
+                use_cache=False,
+            )
+            logits, scores = self.seg_masks(
+                inputs["input_ids"], out.hidden_states[-1], batch["sam_pixel_values"].to(self.device)
+            )
         traces = []
         for b, ids in enumerate(completions):
             height, width = batch["image_sizes"][b]
@@ -150,10 +165,8 @@ class GenerationMixin:
             raise ValueError(
                 f"got {len(images)} images but {len(questions)} questions; pass one question per image"
             )
-        was_training = self.training
-        self.eval()
         traces: list[Trace] = []
-        try:
+        with eval_mode(self):
             for start in range(0, len(images), batch_size):
                 imgs, qs = images[start : start + batch_size], questions[start : start + batch_size]
                 ids = self.generate_ids(imgs, qs, max_new_tokens, do_sample, temperature, top_p)
@@ -162,6 +175,4 @@ class GenerationMixin:
                     replace(t, truncated=is_truncated(row, t.text, budget, self.processor.eos_token_id))
                     for t, row in zip(self.masks_for_sequences(imgs, qs, ids), ids)
                 )
-        finally:
-            self.train(was_training)
         return traces

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from components.grpo.rollout import SamplingSettings, repeat
+from models.generation import eval_mode
 
 
 class HFGenerateEngine:
@@ -32,22 +33,17 @@ class HFGenerateEngine:
         all_images, all_questions = repeat(images, settings.n), repeat(questions, settings.n)
         devices = [self.policy.device] if self.policy.device.type == "cuda" else []
         out: list[list[int]] = []
-        was_training = self.policy.training
-        self.policy.eval()
-        try:
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(settings.seed)
-                for s in range(0, len(all_images), self.batch_size):
-                    out += self.policy.generate_ids(
-                        all_images[s : s + self.batch_size],
-                        all_questions[s : s + self.batch_size],
-                        max_new_tokens=settings.max_new_tokens,
-                        do_sample=True,
-                        temperature=settings.temperature,
-                        top_p=settings.top_p,
-                    )
-        finally:
-            self.policy.train(was_training)
+        with eval_mode(self.policy), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(settings.seed)
+            for s in range(0, len(all_images), self.batch_size):
+                out += self.policy.generate_ids(
+                    all_images[s : s + self.batch_size],
+                    all_questions[s : s + self.batch_size],
+                    max_new_tokens=settings.max_new_tokens,
+                    do_sample=True,
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                )
         return out
 
     def sync(self, policy: Any) -> None:

@@ -93,17 +93,12 @@ def collect_rollouts(
         )
     generated = time.perf_counter()
     all_images, all_questions = repeat(images, settings.n), repeat(questions, settings.n)
-    was_training = policy.training
-    policy.eval()
     traces: list[Any] = []
-    try:
-        for s in range(0, len(ids), mask_batch):
-            traces += policy.masks_for_sequences(  # the decoder's low-res masks: what the reward compares
-                all_images[s : s + mask_batch], all_questions[s : s + mask_batch], ids[s : s + mask_batch],
-                low_res=True,
-            )
-    finally:
-        policy.train(was_training)
+    for s in range(0, len(ids), mask_batch):  # masks_for_sequences runs in eval mode, then restores the mode
+        traces += policy.masks_for_sequences(  # the decoder's low-res masks: what the reward compares
+            all_images[s : s + mask_batch], all_questions[s : s + mask_batch], ids[s : s + mask_batch],
+            low_res=True,
+        )
     return RolloutBatch(traces, generated - start, time.perf_counter() - generated)
 
 

@@ -75,7 +75,8 @@ def test_masks_come_from_the_policy_for_every_seg(tiny, prompts):
     assert [m["size"] for m in batch.traces[0].masks] == [[32, 32], [32, 32]]
     for k, image in ((0, 0), (3, 1)):  # prompt-major: rollout 3 is image 2's
         (direct,) = tiny.masks_for_sequences([prompts[0][image]], [prompts[1][image]], [ids], low_res=True)
-        assert batch.traces[k].masks == direct.masks
+        assert batch.traces[k].masks == direct.masks  # eval mode inside: seg_norm's running statistics
+    assert tiny.training  # masks_for_sequences restores the caller's mode
     assert batch.tokens == 3 * len(ids) + len(plain) and batch.tokens_per_s > 0
     with pytest.raises(RuntimeError, match="returned 1 completions for 2x2"):
         collect_rollouts(FixedEngine([ids]), tiny, *prompts, settings)
