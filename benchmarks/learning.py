@@ -391,12 +391,15 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
           "--seed", str(args.seed)], work)
     for source, name in (("vrt-80k", "train"), ("vrt-bench", "bench")):
         _vrt(["data", "prepare", "--source", source, "--from", str(raw / source), "--out", str(data / name)], work)
-    start = time.perf_counter()
-    # no sft.eval_dataset: the bench layout has no reasoning text to teacher-force
-    sft = _vrt(["train", "sft", "--config", args.preset_yaml, f"sft.dataset={data / 'train'}",
-                f"sft.output={work / 'sft'}", *args.train_set], work)
-    print(f"rung 3 SFT: {time.perf_counter() - start:.0f} s", flush=True)
-    model = _manifest_uri(sft)
+    if args.sft_model:
+        model = args.sft_model
+    else:
+        start = time.perf_counter()
+        # no sft.eval_dataset: the bench layout has no reasoning text to teacher-force
+        sft = _vrt(["train", "sft", "--config", args.preset_yaml, f"sft.dataset={data / 'train'}",
+                    f"sft.output={work / 'sft'}", *args.train_set], work)
+        print(f"rung 3 SFT: {time.perf_counter() - start:.0f} s", flush=True)
+        model = _manifest_uri(sft)
     _vrt(["eval", "run", "--model", model, "--data", str(data / "bench"), "--out", str(work / "eval-sft")], work)
     before = _bench_line("rung 3 (SFT, free-running bench)", work / "eval-sft")
     if not args.grpo:
@@ -436,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-set", action="append", default=[], metavar="K=V", help="rung 3 `vrt train sft` override")
     ap.add_argument("--grpo", action="store_true", help="rung 3: GRPO after SFT, with its reward curve")
     ap.add_argument("--grpo-set", action="append", default=[], metavar="K=V", help="rung 3 `vrt train grpo` override")
+    ap.add_argument("--sft-model", default="", metavar="DIR",
+                    help="rung 3: start from this SFT model (a model directory, e.g. the demo's) instead of training one")
     ap.add_argument("--work", default="", help="rung 3 work folder (default: a temporary one)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
