@@ -6,6 +6,8 @@ the untrained model (held-out IoU ~0.03) and below what the runs reached.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,19 @@ def test_binding_says_which_part_of_the_name_a_mask_follows(cols: slice, expecte
     mask[:, cols] = True
     got = binding([mask], [{"answer_ids": ["o0"]}], [scene])
     assert got == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
+    """`--sft-model DIR` skips rung 3's SFT and scores that model on the generated bench (e.g. the demo's
+    model, before GRPO is studied on it)."""
+    from benchmarks.learning import main
+    from models import RSa2VA
+
+    model = RSa2VA.from_preset(load_preset("tiny"), seed=0).save_pretrained(tmp_path / "model")
+    work = tmp_path / "work"
+    main(["--rung", "3", "--n-train", "2", "--n-bench", "2", "--sft-model", str(model), "--work", str(work)])
+    assert "rung 3 (SFT, free-running bench): R-LQ " in capsys.readouterr().out
+    assert not (work / "sft").exists()  # no SFT ran
+    metrics = json.loads((work / "eval-sft" / "metrics.json").read_text())
+    assert metrics["counts"]["samples"] == 2
