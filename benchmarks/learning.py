@@ -443,6 +443,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="rung 3: start from this SFT model (a model directory, e.g. the demo's) instead of training one")
     ap.add_argument("--work", default="", help="rung 3 work folder (default: a temporary one)")
     args = ap.parse_args(argv)
+    if args.sft_model and not (Path(args.sft_model) / "config.json").is_file():
+        ap.error(f"--sft-model {args.sft_model}: not a model directory (no config.json); give a saved model's folder")
     torch.set_num_threads(args.threads)
     preset = preset_with(args.preset, args.overrides)
     run = Run(preset, steps=args.steps, lr=args.lr, vlm_lr_scale=args.vlm_lr_scale, batch=args.batch, seed=args.seed,

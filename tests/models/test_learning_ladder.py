@@ -102,3 +102,12 @@ def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     assert not (work / "sft").exists()  # no SFT ran
     metrics = json.loads((work / "eval-sft" / "metrics.json").read_text())
     assert metrics["counts"]["samples"] == 2
+
+
+def test_rung3_refuses_a_folder_without_a_model(tmp_path, capsys):
+    from benchmarks.learning import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--rung", "3", "--sft-model", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"--sft-model {tmp_path}: not a model directory (no config.json)" in capsys.readouterr().err
