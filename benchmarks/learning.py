@@ -8,8 +8,10 @@
   model; held-out mask IoU at image resolution beside the box-fill baseline (the prompt box itself).
 - rung 2, the `[SEG]` path with one object: "Segment the yellow triangle." answered with one `[SEG]`,
   teacher-forced; held-out mask IoU (is the object that is meant carried by the `[SEG]` state?).
-- rung 3, the full generated task: SFT through the project's trainer, then free-running evaluation
-  (R-LQ / R-SQ / A-mIoU); `--grpo` adds GRPO steps and prints the reward curve.
+- rung 3, the full generated task: SFT through the project's trainer; on its own training rows the
+  teacher-forced `[SEG]` mask IoU and the free-running R-LQ / R-SQ / A-mIoU (does it fit them?), then the
+  free-running evaluation on the generated bench (does it generalise?); `--grpo` adds GRPO steps and prints
+  the reward curve.
 
 Every rung uses fixed seeds; `--set key=value` overrides the model preset (dotted keys, YAML values).
 """
@@ -384,6 +386,44 @@ def _reward_curve(work: Path, key: str = "reward/vrt_answer_iou/mean") -> list[f
     return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
 
+def teacher_forced_iou(model: RSa2VA, rows: list[dict]) -> float:
+    """Mean mask IoU of every `[SEG]` of `rows` (canonical training rows), teacher-forced: logits > 0
+    against its target at the preset's mask_loss_size."""
+    from models.losses import mask_iou
+
+    preds, targets = [], []
+    with torch.no_grad():
+        for start in range(0, len(rows), 8):
+            batch = model.processor.collate(rows[start : start + 8], train=True)
+            preds += model(**batch).pred_masks
+            targets += batch["gt_masks"]
+    return float(mask_iou(torch.cat(preds), torch.cat(targets)))
+
+
+def free_running(model: RSa2VA, data: Path, rows: list[dict]) -> dict:
+    """VRT-Bench metrics of the model's free-running answers to `rows` (the first rows of `data`),
+    predicted and scored as `vrt eval run` does a bench."""
+    from components.evaluate.ground_truth import vrt_ground_truth
+    from components.evaluate.predict import PredictOptions, predict_lines
+    from evaluation.predictions import load_predictions
+    from evaluation.vrt_bench import score_vrt
+
+    lines = predict_lines(model, str(data), PredictOptions(limit=len(rows)))
+    return score_vrt([vrt_ground_truth(r) for r in rows], load_predictions(lines)).metrics
+
+
+def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, float, dict]:
+    """The model on the first `n` rows of its training dataset: how many rows, the teacher-forced `[SEG]`
+    mask IoU and the free-running metrics (does it fit what it was trained on?)."""
+    from components.evaluate.predict import load_model
+    from vrt.data.reader import read_table
+
+    with tempfile.TemporaryDirectory(prefix="vrt-ladder-model-") as cache:
+        model = load_model(model_uri, Path(cache))
+    rows = read_table(str(data))[1].slice(0, n).to_pylist()
+    return len(rows), teacher_forced_iou(model, rows), free_running(model, data, rows)
+
+
 def rung3(args: argparse.Namespace, work: Path) -> None:
     """The full generated task: SFT (the project's trainer), free-running VRT-Bench, optionally GRPO."""
     raw, data = work / "raw", work / "data"
@@ -400,6 +440,10 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
                     f"sft.output={work / 'sft'}", *args.train_set], work)
         print(f"rung 3 SFT: {time.perf_counter() - start:.0f} s", flush=True)
         model = _manifest_uri(sft)
+    if args.fit_rows:
+        rows, teacher_forced, fit = fit_figures(model, data / "train", args.fit_rows)
+        print(f"rung 3 (SFT, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced:.3f}; "
+              "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
     _vrt(["eval", "run", "--model", model, "--data", str(data / "bench"), "--out", str(work / "eval-sft")], work)
     before = _bench_line("rung 3 (SFT, free-running bench)", work / "eval-sft")
     if not args.grpo:
@@ -441,8 +485,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grpo-set", action="append", default=[], metavar="K=V", help="rung 3 `vrt train grpo` override")
     ap.add_argument("--sft-model", default="", metavar="DIR",
                     help="rung 3: start from this SFT model (a model directory, e.g. the demo's) instead of training one")
+    ap.add_argument("--fit-rows", type=int, default=32,
+                    help="rung 3: training rows to score the SFT model on, teacher-forced and free-running (0: skip)")
     ap.add_argument("--work", default="", help="rung 3 work folder (default: a temporary one)")
     args = ap.parse_args(argv)
+    if args.fit_rows < 0:
+        ap.error(f"--fit-rows must be >= 0 (0 skips the training-row figures), got {args.fit_rows}")
     if args.sft_model and not (Path(args.sft_model) / "config.json").is_file():
         ap.error(f"--sft-model {args.sft_model}: not a model directory (no config.json); give a saved model's folder")
     torch.set_num_threads(args.threads)

@@ -7,6 +7,7 @@ the untrained model (held-out IoU ~0.03) and below what the runs reached.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -92,16 +93,33 @@ def test_binding_says_which_part_of_the_name_a_mask_follows(cols: slice, expecte
 def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     """`--sft-model DIR` skips rung 3's SFT and scores that model on the generated bench (e.g. the demo's
     model, before GRPO is studied on it)."""
-    from benchmarks.learning import main
+    from benchmarks.learning import free_running, main
     from models import RSa2VA
+    from vrt.data.reader import read_table
 
     model = RSa2VA.from_preset(load_preset("tiny"), seed=0).save_pretrained(tmp_path / "model")
     work = tmp_path / "work"
     main(["--rung", "3", "--n-train", "2", "--n-bench", "2", "--sft-model", str(model), "--work", str(work)])
-    assert "rung 3 (SFT, free-running bench): R-LQ " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.search(r"rung 3 \(SFT, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{3}; "
+                     r"free-running R-LQ \d+\.\d", out)
+    assert "rung 3 (SFT, free-running bench): R-LQ " in out
     assert not (work / "sft").exists()  # no SFT ran
     metrics = json.loads((work / "eval-sft" / "metrics.json").read_text())
     assert metrics["counts"]["samples"] == 2
+    # the training rows' free-running figures score as `vrt eval run` does: on the bench, its metrics
+    bench = read_table(str(work / "data" / "bench"))[1].to_pylist()
+    fit = free_running(RSa2VA.from_pretrained(model).eval(), work / "data" / "bench", bench)
+    assert fit == metrics["metrics"]
+
+
+def test_rung3_refuses_negative_fit_rows(capsys):
+    from benchmarks.learning import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--rung", "3", "--fit-rows", "-1"])
+    assert exit_info.value.code == 2
+    assert "--fit-rows must be >= 0 (0 skips the training-row figures), got -1" in capsys.readouterr().err
 
 
 def test_rung3_refuses_a_folder_without_a_model(tmp_path, capsys):
