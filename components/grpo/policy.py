@@ -14,6 +14,7 @@ JSON an SFT run publishes (a local file, an s3:// object, or the KFP Model artif
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -166,8 +167,15 @@ class PolicyLogProbs(nn.Module):
         return logp, self.mask_loss(batch, out.hidden_states[-1], targets)
 
     def mask_loss(self, batch: dict[str, Any], hidden: torch.Tensor, targets: MaskTargets) -> torch.Tensor:
-        """Mean over groups of `union_mask_loss` on each best rollout (0 for one without `[SEG]`)."""
+        """Mean over groups of `union_mask_loss` on each best rollout (0 for one without `[SEG]`).
+
+        A `seg_norm` standardises with its running statistics here, as when the rollouts' masks were
+        drawn: one rollout's few `[SEG]` states are no batch to take statistics from (nor to update them)."""
+        from models.generation import eval_mode
+
         model, weights = self.model, self.model.preset.loss
+        norm = model.seg_norm
+        frozen_norm = (lambda: eval_mode(norm)) if norm is not None else contextlib.nullcontext
         zero = sum(p.sum() * 0.0 for p in model.seg_projection.parameters())  # every rank touches the MLP
         points = None
         if weights.mask_loss == "points":  # as in SFT: the preset's point-sampled loss
@@ -175,7 +183,8 @@ class PolicyLogProbs(nn.Module):
         losses = []
         for row, keep, gt in zip(targets.rows, targets.keep, targets.gt):
             ids = batch["input_ids"][row : row + 1]
-            logits, _ = model.seg_masks(ids, hidden[row : row + 1], batch["sam_pixel_values"][row : row + 1])
+            with frozen_norm():
+                logits, _ = model.seg_masks(ids, hidden[row : row + 1], batch["sam_pixel_values"][row : row + 1])
             if logits[0].shape[0] != len(keep):
                 raise ValueError(f"row {row}: {logits[0].shape[0]} [SEG] tokens but {len(keep)} keep flags")
             if not keep:

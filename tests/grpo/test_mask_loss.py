@@ -87,3 +87,25 @@ def test_mask_loss_is_zero_without_seg(tiny):
     batch = tiny.processor.sequence_batch([image], ["which one?"], [ids])
     _, loss = PolicyLogProbs(tiny)(targets=targets, **batch)
     assert loss.item() == 0.0
+
+
+def test_mask_loss_keeps_the_seg_norm_statistics(tiny):
+    """A rollout's few `[SEG]` states are standardised with seg_norm's running statistics (as when its masks
+    were drawn for the reward), which they leave as they were: the loss is the eval-mode one."""
+    from models.generation import eval_mode
+
+    norm = tiny.seg_norm
+    assert norm is not None  # the tiny preset's seg_norm: batch
+    norm.running_mean.fill_(0.5)
+    norm.running_var.fill_(4.0)
+    tracked = int(norm.num_batches_tracked)
+    batch = _batch(tiny)
+    targets = best_rollout_targets(list(TEXTS), [(_gt(40, 56),)], torch.tensor([0.0, 1.0]), group_size=2)
+    tiny.train()
+    _, loss = PolicyLogProbs(tiny)(targets=targets, **batch)
+    assert tiny.training and norm.training  # the caller's mode is restored
+    assert norm.running_mean.eq(0.5).all() and norm.running_var.eq(4.0).all()
+    assert int(norm.num_batches_tracked) == tracked
+    with eval_mode(tiny):
+        _, want = PolicyLogProbs(tiny)(targets=targets, **batch)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
