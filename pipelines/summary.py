@@ -7,6 +7,7 @@ endpoint, one real request and its answer, and an overlay PNG of that answer's m
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vrt.data.reader import read_table
 
 METRICS = HEADLINE["vrt-bench"]
 ANSWER_REWARD = "reward/vrt_answer_iou/mean"
+OVERLAY_MIN_SIDE = 512  # the saved overlay is scaled up (whole pixels) to at least this, for a person to look at
 REASONSEG_COUNTS = {"samples": "samples", "scored_samples": "scored", "empty_rule_samples": "empty rule",
                     "ignore_rule_samples": "ignore rule", "predictions_without_answer_span": "no answer span"}
 
@@ -74,8 +76,22 @@ def reasonseg_params(run: LocalRun) -> dict[str, str]:
     return dict(client.get_run(run_id).data.params) if run_id else {}
 
 
+def viewable_png(png: bytes, min_side: int = OVERLAY_MIN_SIDE) -> bytes:
+    """The PNG scaled up by the smallest whole factor that makes its longer side >= `min_side` (nearest
+    neighbour: every mask pixel stays a block of one colour); unchanged when it is already that large."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    factor = -(-min_side // max(image.size))
+    if factor <= 1:
+        return png
+    buf = io.BytesIO()
+    image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | None]:
-    """POST the first bench sample to the endpoint (v1, with overlay); save the overlay PNG."""
+    """POST the first bench sample to the endpoint (v1, with overlay); save the overlay PNG (`viewable_png`)."""
     from components.deploy.smoke import post_json
 
     _, table = read_table(storage.join(run.work_uri, "datasets", "bench"))
@@ -90,7 +106,7 @@ def sample_request(run: LocalRun, out_dir: Path) -> tuple[dict, dict, Path | Non
     if png := answer.pop("overlay_png_b64", None):
         overlay = out_dir / "overlay.png"
         out_dir.mkdir(parents=True, exist_ok=True)
-        overlay.write_bytes(base64.b64decode(png))
+        overlay.write_bytes(viewable_png(base64.b64decode(png)))
     return request, answer, overlay
 
 

@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from vrt.cli.main import main
 
@@ -34,6 +35,7 @@ def test_local_pipeline_runs_the_whole_chain(in_tmp, capsys):
     assert "registered: models:/vrt-tiny/1  alias: champion" in out
     assert "ReasonSeg (the trained model, %)" in out and "ReasonSeg scoring: --empty one --ignore foreground; report:" in out
     assert (in_tmp / ".vrt" / "demo" / "overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(in_tmp / ".vrt" / "demo" / "overlay.png").size == (512, 512)  # 128 px bench images x 4
     for name, source, count in (("train", "vrt-80k", 16), ("train-vgr", "vgr", 8), ("bench", "vrt-bench", 4),
                                 ("reasonseg", "reasonseg", 4)):  # VGR: n_train / 2, SFT's mix_in
         manifest = json.loads((in_tmp / ".vrt/work/datasets" / name / "manifest.json").read_text())
