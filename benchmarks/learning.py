@@ -424,6 +424,16 @@ def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, float, dict]:
     return len(rows), teacher_forced_iou(model, rows), free_running(model, data, rows)
 
 
+def _fit_line(stage: str, model_uri: str, data: Path, n: int) -> dict | None:
+    """Print `fit_figures` of the model on the first `n` training rows; its free-running metrics (None: n 0)."""
+    if not n:
+        return None
+    rows, teacher_forced, fit = fit_figures(model_uri, data / "train", n)
+    print(f"rung 3 ({stage}, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced:.3f}; "
+          "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
+    return fit
+
+
 def rung3(args: argparse.Namespace, work: Path) -> None:
     """The full generated task: SFT (the project's trainer), free-running VRT-Bench, optionally GRPO."""
     raw, data = work / "raw", work / "data"
@@ -440,10 +450,7 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
                     f"sft.output={work / 'sft'}", *args.train_set], work)
         print(f"rung 3 SFT: {time.perf_counter() - start:.0f} s", flush=True)
         model = _manifest_uri(sft)
-    if args.fit_rows:
-        rows, teacher_forced, fit = fit_figures(model, data / "train", args.fit_rows)
-        print(f"rung 3 (SFT, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced:.3f}; "
-              "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
+    fit = _fit_line("SFT", model, data, args.fit_rows)
     _vrt(["eval", "run", "--model", model, "--data", str(data / "bench"), "--out", str(work / "eval-sft")], work)
     before = _bench_line("rung 3 (SFT, free-running bench)", work / "eval-sft")
     if not args.grpo:
@@ -456,6 +463,10 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
           "--out", str(work / "eval-grpo")], work)
     after = _bench_line("rung 3 (GRPO, free-running bench)", work / "eval-grpo")
     print(f"GRPO effect on A-mIoU: {100 * (after['A-mIoU'] - before['A-mIoU']):+.1f} points", flush=True)
+    if fit is not None:  # the questions GRPO trained on, answered greedily: a fixed set, before and after
+        fit_after = _fit_line("GRPO", _manifest_uri(grpo), data, args.fit_rows)
+        print(f"GRPO effect on the training rows' A-mIoU: {100 * (fit_after['A-mIoU'] - fit['A-mIoU']):+.1f} points",
+              flush=True)
 
 
 def _print_curve(name: str, result: dict, extra: str = "") -> None:

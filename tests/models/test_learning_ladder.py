@@ -113,6 +113,24 @@ def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     assert fit == metrics["metrics"]
 
 
+@pytest.mark.slow
+def test_rung3_grpo_scores_the_training_rows_before_and_after(tmp_path, capsys):
+    """With --grpo, the training rows GRPO trains on are answered and scored again after it: a fixed set."""
+    from benchmarks.learning import main
+    from models import RSa2VA
+
+    model = RSa2VA.from_preset(load_preset("tiny"), seed=0).save_pretrained(tmp_path / "model")
+    work = tmp_path / "work"
+    main(["--rung", "3", "--n-train", "2", "--n-bench", "2", "--sft-model", str(model), "--fit-rows", "2",
+          "--grpo", "--grpo-set", "grpo.max_steps=1", "--grpo-set", "grpo.max_new_tokens=16", "--work", str(work)])
+    out = capsys.readouterr().out
+    for stage in ("SFT", "GRPO"):
+        assert re.search(rf"rung 3 \({stage}, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{{3}}; ", out)
+    assert "rung 3 GRPO vrt_answer_iou by step: " in out
+    # an untrained model writes no answer span: every A-mIoU is 0, before and after
+    assert "GRPO effect on the training rows' A-mIoU: +0.0 points" in out
+
+
 def test_rung3_refuses_negative_fit_rows(capsys):
     from benchmarks.learning import main
 
