@@ -357,9 +357,11 @@ def seg_state_signal(run: Run, n: int = 16) -> dict:
 
 
 def _vrt(args: list[str], cwd: Path) -> str:
-    """Run the project's CLI (`vrt ...`) in `cwd`; its stdout, or SystemExit with the tail of its log."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{cwd / 'mlflow.db'}")
+    """Run the project's CLI (`vrt ...`) in `cwd`; its stdout, or SystemExit with the tail of its log.
+    Runs are tracked in `cwd`'s own MLflow store, whatever MLFLOW_TRACKING_URI says: the reward curve is
+    read back from there."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               MLFLOW_TRACKING_URI=f"sqlite:///{cwd / 'mlflow.db'}")
     proc = subprocess.run([sys.executable, "-m", "vrt.cli.main", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, check=False)
     if proc.returncode:

@@ -51,6 +51,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _keep_tracking_uri():
+    """`mlflow.set_tracking_uri` also sets MLFLOW_TRACKING_URI in os.environ; put it back after each test,
+    so no test's store leaks into the subprocesses of the tests after it."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared beside the checkout (CRD schemas); skipped with a reason where it is absent."""
