@@ -114,11 +114,13 @@ def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_rung3_grpo_scores_the_training_rows_before_and_after(tmp_path, capsys):
-    """With --grpo, the training rows GRPO trains on are answered and scored again after it: a fixed set."""
+def test_rung3_grpo_scores_the_training_rows_before_and_after(tmp_path, capsys, monkeypatch):
+    """With --grpo, the training rows GRPO trains on are answered and scored again after it: a fixed set.
+    The ladder tracks in its work folder's own store even where MLFLOW_TRACKING_URI names another."""
     from benchmarks.learning import main
     from models import RSa2VA
 
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     model = RSa2VA.from_preset(load_preset("tiny"), seed=0).save_pretrained(tmp_path / "model")
     work = tmp_path / "work"
     main(["--rung", "3", "--n-train", "2", "--n-bench", "2", "--sft-model", str(model), "--fit-rows", "2",
