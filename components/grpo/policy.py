@@ -174,22 +174,20 @@ class PolicyLogProbs(nn.Module):
         from models.generation import eval_mode
 
         model, weights = self.model, self.model.preset.loss
-        norm = model.seg_norm
-        frozen_norm = (lambda: eval_mode(norm)) if norm is not None else contextlib.nullcontext
         zero = sum(p.sum() * 0.0 for p in model.seg_projection.parameters())  # every rank touches the MLP
         points = None
         if weights.mask_loss == "points":  # as in SFT: the preset's point-sampled loss
             points = (weights.num_points, weights.oversample_ratio, weights.importance_ratio)
         losses = []
-        for row, keep, gt in zip(targets.rows, targets.keep, targets.gt):
-            ids = batch["input_ids"][row : row + 1]
-            with frozen_norm():
+        with eval_mode(model.seg_norm) if model.seg_norm is not None else contextlib.nullcontext():
+            for row, keep, gt in zip(targets.rows, targets.keep, targets.gt):
+                ids = batch["input_ids"][row : row + 1]
                 logits, _ = model.seg_masks(ids, hidden[row : row + 1], batch["sam_pixel_values"][row : row + 1])
-            if logits[0].shape[0] != len(keep):
-                raise ValueError(f"row {row}: {logits[0].shape[0]} [SEG] tokens but {len(keep)} keep flags")
-            if not keep:
-                losses.append(zero)
-                continue
-            flags = torch.tensor(keep, dtype=torch.bool)
-            losses.append(zero + union_mask_loss(logits[0], flags, gt, weights.bce, weights.dice, points))
+                if logits[0].shape[0] != len(keep):
+                    raise ValueError(f"row {row}: {logits[0].shape[0]} [SEG] tokens but {len(keep)} keep flags")
+                if not keep:
+                    losses.append(zero)
+                    continue
+                flags = torch.tensor(keep, dtype=torch.bool)
+                losses.append(zero + union_mask_loss(logits[0], flags, gt, weights.bce, weights.dice, points))
         return torch.stack(losses).mean() if losses else zero
