@@ -44,10 +44,15 @@ class RSa2VAOutput:
     loss_mask_bce: torch.Tensor
     loss_mask_dice: torch.Tensor
     mask_iou: torch.Tensor | None
+    # next-token logits: (B, L, V) without labels; with labels only where the next token is labelled, (N, V)
+    # in the row-major order of `labels[:, 1:] != -100` (the lm head over every position was ~half of the
+    # tiny model's language-model time; on a real vocabulary of 152k it is most of the activation memory)
     logits: torch.Tensor
     pred_masks: list[torch.Tensor] = field(default_factory=list)  # (K_b, S, S) logits, S = mask_loss_size
     mask_scores: list[torch.Tensor] = field(default_factory=list)  # (K_b,) SAM 2 IoU predictions
     loss_mask_box: torch.Tensor | None = None  # box projection loss of box-only targets (None: no box target)
+    token_ce: torch.Tensor | None = None  # (N,) CE of each labelled token, detached (None without labels)
+    token_rows: torch.Tensor | None = None  # (N,) the batch row of each labelled token
 
 
 def processor_settings(preset: ModelPreset, vlm, chat_template: str | None = None) -> ProcessorSettings:
@@ -258,19 +263,27 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
 
         `sample_ids` name the samples in errors; `image_sizes` (from collate) is accepted and unused.
         """
-        out = self.vlm(
+        hidden = self.vlm.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             mm_token_type_ids=mm_token_type_ids,
             pixel_values=pixel_values.to(self.vlm.dtype),
             image_grid_thw=image_grid_thw,
-            labels=labels,
-            output_hidden_states=True,
             use_cache=False,
-        )
-        logits, scores = self.seg_masks(input_ids, out.hidden_states[-1], sam_pixel_values)
+        ).last_hidden_state
+        ce = token_ce = token_rows = None
+        if labels is None:
+            lm_logits = self.vlm.lm_head(hidden)
+        else:  # CE as transformers' causal-LM loss (fp32, mean over labelled tokens), logits only where needed
+            targets = labels[:, 1:].to(hidden.device)
+            labelled = targets != -100
+            lm_logits = self.vlm.lm_head(hidden[:, :-1][labelled])
+            per_token = F.cross_entropy(lm_logits.float(), targets[labelled], reduction="none")
+            ce = per_token.mean()
+            token_ce, token_rows = per_token.detach(), labelled.nonzero()[:, 0]
+        logits, scores = self.seg_masks(input_ids, hidden, sam_pixel_values)
         pred_masks = [self._upsample(m) for m in logits]
-        zero = out.logits.sum() * 0.0 + sum(p.sum() * 0.0 for p in self.seg_projection.parameters())
+        zero = lm_logits.sum() * 0.0 + sum(p.sum() * 0.0 for p in self.seg_projection.parameters())
         heads = sum(s.sum() * 0.0 for s in scores)  # the IoU / object-score heads, in the graph for DDP
         bce = dice = zero
         iou = box = None
@@ -280,7 +293,7 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         loss = None
         if labels is not None:
             w = self.preset.loss
-            loss = w.ce * out.loss + w.bce * bce + w.dice * dice + heads
+            loss = w.ce * ce + w.bce * bce + w.dice * dice + heads
             if box is not None:
                 loss = loss + w.box * box
-        return RSa2VAOutput(loss, out.loss, bce, dice, iou, out.logits, pred_masks, scores, box)
+        return RSa2VAOutput(loss, ce, bce, dice, iou, lm_logits, pred_masks, scores, box, token_ce, token_rows)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 KEYS = ("loss", "loss_ce", "loss_mask_bce", "loss_mask_dice", "mask_iou")
 
@@ -74,10 +73,8 @@ def row_terms(out: Any, batch: dict[str, Any], row: int) -> list[float]:
     """Sums of one row's loss terms and their counts: [ce, bce, dice, iou, box, tokens, masks, boxes]."""
     from models.losses import box_projection_loss, mask_bce, mask_dice, mask_iou
 
-    labels = batch["labels"][row, 1:].to(out.logits.device)
-    keep = labels != -100
-    ce = F.cross_entropy(out.logits[row, :-1][keep].float(), labels[keep], reduction="sum")
-    sums = [float(ce), 0.0, 0.0, 0.0, 0.0, float(keep.sum()), 0.0, 0.0]
+    mine = out.token_rows == row
+    sums = [float(out.token_ce[mine].sum()), 0.0, 0.0, 0.0, 0.0, float(mine.sum()), 0.0, 0.0]
     pred = out.pred_masks[row] if out.pred_masks else None
     if pred is None or pred.shape[0] == 0 or "gt_masks" not in batch:
         return sums

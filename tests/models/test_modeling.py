@@ -23,7 +23,9 @@ def test_forward_shapes_and_losses(tiny_model, samples):
     batch = tiny_model.processor.collate(samples, train=True)
     out = tiny_model(**batch)
     vocab = len(tiny_model.processor.tokenizer)
-    assert out.logits.shape == (*batch["input_ids"].shape, vocab)
+    labelled = batch["labels"][:, 1:] != -100
+    assert out.logits.shape == (int(labelled.sum()), vocab)  # only where the next token is labelled
+    assert out.token_rows.tolist() == labelled.nonzero()[:, 0].tolist()
     assert [m.shape for m in out.pred_masks] == [(3, 64, 64), (3, 64, 64)]
     assert [s.shape for s in out.mask_scores] == [(3,), (3,)]
     w = tiny_model.preset.loss
@@ -39,6 +41,25 @@ def test_forward_shapes_and_losses(tiny_model, samples):
     assert zero <= {"iou_prediction_head", "pred_obj_score_head", "output_hypernetworks_mlps"}
     assert "iou_prediction_head" in zero
     tiny_model.zero_grad()
+
+
+def test_ce_equals_the_full_logits_loss(tiny_model, samples):
+    """The lm head runs only where a label is: the same CE and logits as transformers' forward over all."""
+    batch = tiny_model.processor.collate(samples, train=True)
+    tiny_model.eval()
+    with torch.no_grad():
+        out = tiny_model(**batch)
+        keys = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw", "labels")
+        full = tiny_model.vlm(**{k: batch[k] for k in keys}, use_cache=False)
+        without = tiny_model(**{k: v for k, v in batch.items() if k not in ("labels", "gt_masks")})
+    tiny_model.train()
+    labelled = batch["labels"][:, 1:] != -100
+    assert torch.allclose(out.loss_ce, full.loss, rtol=1e-6, atol=0)
+    assert torch.allclose(out.logits, full.logits[:, :-1][labelled], rtol=1e-5, atol=1e-6)
+    assert torch.allclose(without.logits, full.logits, rtol=1e-5, atol=1e-6)
+    assert without.token_ce is None and without.loss is None
+    rows = [float(out.token_ce[out.token_rows == r].sum()) for r in range(2)]
+    assert sum(rows) / int(labelled.sum()) == pytest.approx(float(out.loss_ce), rel=1e-6)
 
 
 def test_masks_count_equals_seg_count(tiny_model, samples):
