@@ -402,6 +402,57 @@ def teacher_forced_iou(model: RSa2VA, rows: list[dict]) -> float:
     return float(mask_iou(torch.cat(preds), torch.cat(targets)))
 
 
+def centroid_accuracy(x: np.ndarray, labels: list[str]) -> float:
+    """Leave-one-out accuracy of a nearest-class-mean classifier on standardised features: how well `x`
+    tells the labels apart (a class seen once cannot be predicted for that one sample)."""
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    names = sorted(set(labels))
+    y = np.array([names.index(v) for v in labels])
+    sums = np.stack([x[y == c].sum(0) for c in range(len(names))])
+    counts = np.bincount(y, minlength=len(names)).astype(float)
+    hits = 0
+    for i in range(len(x)):
+        s, n = sums.copy(), counts.copy()
+        s[y[i]] -= x[i]
+        n[y[i]] -= 1
+        dist = np.where(n > 0, ((s / np.maximum(n, 1)[:, None] - x[i]) ** 2).sum(1), np.inf)
+        hits += int(dist.argmin() == y[i])
+    return hits / len(x)
+
+
+def seg_captions(row: dict) -> list[list[str]]:
+    """The caption words of the object each `[SEG]` of the row's training target segments, in `[SEG]` order."""
+    from models.prompt import build_target
+
+    caption = {o["id"]: o["caption"].split() for o in row["objects"]}
+    return [caption[i] for i in build_target(row)[1]]
+
+
+def seg_prompts(model: RSa2VA, rows: list[dict]) -> dict[str, float]:
+    """What the `[SEG]` prompts carry, teacher-forced on generated training rows (object captions "a <colour>
+    <shape>"): the leave-one-out `centroid_accuracy` of each prompt's colour and shape beside the most frequent
+    class's share, and the share of pixels on which two masks of one row differ (mean over its pairs)."""
+    prompts, differ = [], []
+    hook = model.seg_projection.register_forward_hook(lambda _m, _i, out: prompts.append(out.detach()))
+    try:
+        with torch.no_grad():
+            for start in range(0, len(rows), 8):
+                batch = model.processor.collate(rows[start : start + 8], train=True)
+                for masks in model(**batch).pred_masks:
+                    on = masks > 0
+                    differ += [float((on[i] != on[j]).float().mean()) for i in range(len(on)) for j in range(i)]
+    finally:
+        hook.remove()
+    captions = [words for row in rows for words in seg_captions(row)]
+    x = torch.cat(prompts).numpy()
+    out = {"masks_differ": float(np.mean(differ)) if differ else 0.0}
+    for name, pick in (("colour", -2), ("shape", -1)):
+        labels = [c[pick] for c in captions]
+        out[name] = centroid_accuracy(x, labels)
+        out[f"{name}_majority"] = max(labels.count(v) for v in set(labels)) / len(labels)
+    return out
+
+
 def free_running(model: RSa2VA, data: Path, rows: list[dict]) -> dict:
     """VRT-Bench metrics of the model's free-running answers to `rows` (the first rows of `data`),
     predicted and scored as `vrt eval run` does a bench."""
@@ -414,25 +465,30 @@ def free_running(model: RSa2VA, data: Path, rows: list[dict]) -> dict:
     return score_vrt([vrt_ground_truth(r) for r in rows], load_predictions(lines)).metrics
 
 
-def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, float, dict]:
+def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, float, dict, dict]:
     """The model on the first `n` rows of its training dataset: how many rows, the teacher-forced `[SEG]`
-    mask IoU and the free-running metrics (does it fit what it was trained on?)."""
+    mask IoU, what its `[SEG]` prompts carry (`seg_prompts`) and the free-running metrics (does it fit what
+    it was trained on?)."""
     from components.evaluate.predict import load_model
     from vrt.data.reader import read_table
 
     with tempfile.TemporaryDirectory(prefix="vrt-ladder-model-") as cache:
         model = load_model(model_uri, Path(cache))
     rows = read_table(str(data))[1].slice(0, n).to_pylist()
-    return len(rows), teacher_forced_iou(model, rows), free_running(model, data, rows)
+    return len(rows), teacher_forced_iou(model, rows), seg_prompts(model, rows), free_running(model, data, rows)
 
 
 def _fit_line(stage: str, model_uri: str, data: Path, n: int) -> dict | None:
     """Print `fit_figures` of the model on the first `n` training rows; its free-running metrics (None: n 0)."""
     if not n:
         return None
-    rows, teacher_forced, fit = fit_figures(model_uri, data / "train", n)
+    rows, teacher_forced, carried, fit = fit_figures(model_uri, data / "train", n)
     print(f"rung 3 ({stage}, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced:.3f}; "
           "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
+    print(f"rung 3 ({stage}) [SEG] prompts: colour read {100 * carried['colour']:.0f} % (most frequent "
+          f"{100 * carried['colour_majority']:.0f} %), shape {100 * carried['shape']:.0f} % "
+          f"({100 * carried['shape_majority']:.0f} %); the masks of one row differ on "
+          f"{100 * carried['masks_differ']:.1f} % of the pixels", flush=True)
     return fit
 
 

@@ -89,6 +89,33 @@ def test_binding_says_which_part_of_the_name_a_mask_follows(cols: slice, expecte
     assert got == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("points", "labels", "expected"),
+    [
+        # two tight, well-separated classes: every point's nearest other-class mean is farther
+        ([[0, 0], [0, 1], [10, 0], [10, 1]], ["red", "red", "blue", "blue"], 1.0),
+        # red at the ends, blue in the middle: each point left out lies nearer the other class's mean
+        ([[0], [3], [1], [2]], ["red", "red", "blue", "blue"], 0.0),
+        # a class seen once cannot be predicted for that sample (its mean without it is empty)
+        ([[0, 0], [0, 1], [10, 0]], ["red", "red", "blue"], 2 / 3),
+    ],
+)
+def test_centroid_accuracy_is_leave_one_out(points: list, labels: list, expected: float) -> None:
+    from benchmarks.learning import centroid_accuracy
+
+    assert centroid_accuracy(np.array(points, float), labels) == pytest.approx(expected)
+
+
+def test_seg_captions_follow_the_seg_order() -> None:
+    """Each mention gets its own [SEG], reasoning first, then the answer (models.prompt.build_target)."""
+    from benchmarks.learning import seg_captions
+
+    row = {"id": "s", "question": "q", "reasoning": "First <ref:obj2>, then <ref:obj1>.", "answer": "It is <ref:obj2>.",
+           "objects": [{"id": "obj1", "caption": "a blue square"}, {"id": "obj2", "caption": "a red circle"}],
+           "reasoning_ids": ["obj2", "obj1"], "answer_ids": ["obj2"]}
+    assert seg_captions(row) == [["a", "red", "circle"], ["a", "blue", "square"], ["a", "red", "circle"]]
+
+
 @pytest.mark.slow
 def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     """`--sft-model DIR` skips rung 3's SFT and scores that model on the generated bench (e.g. the demo's
@@ -103,6 +130,8 @@ def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"rung 3 \(SFT, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{3}; "
                      r"free-running R-LQ \d+\.\d", out)
+    assert re.search(r"rung 3 \(SFT\) \[SEG\] prompts: colour read \d+ % \(most frequent \d+ %\), shape \d+ % "
+                     r"\(\d+ %\); the masks of one row differ on \d+\.\d % of the pixels", out)
     assert "rung 3 (SFT, free-running bench): R-LQ " in out
     assert not (work / "sft").exists()  # no SFT ran
     metrics = json.loads((work / "eval-sft" / "metrics.json").read_text())
