@@ -44,7 +44,7 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADV_EP
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log p(targets) per position: logits (B, T, V) predicting targets (B, T) -> (B, T)."""
+    """log p(targets) per position: logits (..., V) predicting targets (...) -> (...), e.g. (B, T, V) -> (B, T)."""
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 

@@ -147,8 +147,9 @@ def best_rollout_targets(
 
 
 class PolicyLogProbs(nn.Module):
-    """Wraps RSa2VA: `forward` returns per-token log-probs of the given sequences (DeepSpeed-friendly),
-    and with `targets` also the auxiliary mask loss from the same forward's hidden states."""
+    """Wraps RSa2VA: `forward` returns per-token log-probs of the given sequences' completion tokens (0 at
+    the prompt's positions; DeepSpeed-friendly), and with `targets` also the auxiliary mask loss from the
+    same forward's hidden states."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -160,11 +161,15 @@ class PolicyLogProbs(nn.Module):
         vlm = self.model.vlm
         inputs = {k: batch[k] for k in _VLM_KEYS}
         inputs["pixel_values"] = inputs["pixel_values"].to(vlm.dtype)
-        out = vlm(**inputs, use_cache=False, output_hidden_states=targets is not None)
-        logp = token_logprobs(out.logits[:, :-1], batch["input_ids"][:, 1:])
+        hidden = vlm.model(**inputs, use_cache=False).last_hidden_state
+        # the lm head and the log-softmax only where a completion token is predicted (0 elsewhere, masked out
+        # by the loss): on a real vocabulary the full (B, T, V) fp32 log-softmax is most of the memory
+        scored = batch["labels"][:, 1:] != -100
+        logp = hidden.new_zeros(scored.shape, dtype=torch.float32)
+        logp[scored] = token_logprobs(vlm.lm_head(hidden[:, :-1][scored]), batch["input_ids"][:, 1:][scored])
         if targets is None:
             return logp
-        return logp, self.mask_loss(batch, out.hidden_states[-1], targets)
+        return logp, self.mask_loss(batch, hidden, targets)
 
     def mask_loss(self, batch: dict[str, Any], hidden: torch.Tensor, targets: MaskTargets) -> torch.Tensor:
         """Mean over groups of `union_mask_loss` on each best rollout (0 for one without `[SEG]`).

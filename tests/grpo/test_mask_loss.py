@@ -77,6 +77,22 @@ def test_mask_loss_trains_the_projection_not_the_frozen_decoder(tiny):
     assert isinstance(plain, torch.Tensor) and plain.shape == logp.shape
 
 
+def test_log_probs_only_of_the_completion_tokens(tiny):
+    """The lm head runs where a completion token is predicted: there the same log-probs as from the full
+    logits, 0 at the prompt's positions (the loss masks them out)."""
+    from components.grpo.objective import token_logprobs
+
+    batch = _batch(tiny)
+    with torch.no_grad():
+        logp = PolicyLogProbs(tiny)(**batch)
+        keys = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+        full = token_logprobs(tiny.vlm(**{k: batch[k] for k in keys}).logits[:, :-1], batch["input_ids"][:, 1:])
+    scored = batch["labels"][:, 1:] != -100
+    assert 0 < int(scored.sum()) < scored.numel()
+    assert torch.allclose(logp[scored], full[scored], rtol=1e-5, atol=1e-5)
+    assert not logp[~scored].any()
+
+
 def test_mask_loss_is_zero_without_seg(tiny):
     targets = MaskTargets(rows=(0,), keep=((),), gt=(torch.zeros(40, 56, dtype=torch.bool),))
     ids = tiny.processor.tokenizer("<think>x</think><answer>y</answer>", add_special_tokens=False)[
