@@ -188,9 +188,10 @@ class RSa2VAProcessor:
             )
         return chat
 
-    def prompt_text(self, question: str, n_image_tokens: int, sample_id: str = "?", variant: int = 0) -> str:
+    def prompt_text(self, question: str, n_image_tokens: int, sample_id: str = "?", variant: int = 0,
+                    answer_masks: bool = True) -> str:
         """Qwen3-VL chat text up to the assistant turn, the image expanded to `n_image_tokens` pads."""
-        chat = self.chat_text(user_prompt(question, sample_id, variant), sample_id)
+        chat = self.chat_text(user_prompt(question, sample_id, variant, answer_masks), sample_id)
         return chat.replace(IMAGE_PAD, IMAGE_PAD * n_image_tokens)
 
     def _n_image_tokens(self, grid_thw: torch.Tensor) -> int:
@@ -245,9 +246,9 @@ class RSa2VAProcessor:
         return out, is_box
 
     def _prompt_ids(
-        self, question: str, grid_thw: torch.Tensor, sample_id: str, variant: int = 0
+        self, question: str, grid_thw: torch.Tensor, sample_id: str, variant: int = 0, answer_masks: bool = True
     ) -> list[int]:
-        text = self.prompt_text(question, self._n_image_tokens(grid_thw), sample_id, variant)
+        text = self.prompt_text(question, self._n_image_tokens(grid_thw), sample_id, variant, answer_masks)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _assemble(self, prompts, completions, vision, images, ids) -> dict[str, Any]:
@@ -292,8 +293,9 @@ class RSa2VAProcessor:
         prompts, targets, masks, boxes = [], [], [], []
         for sample, sid, image, thw in zip(samples, ids, images, vision["image_grid_thw"]):
             variant = prompt_variant(sid, self.settings.prompt_seed)
-            prompts.append(self._prompt_ids(sample.get("question"), thw, sid, variant))
             text, obj_ids = build_target(sample)
+            answer_masks = SEG_TOKEN in text.rsplit("<answer>", 1)[-1]
+            prompts.append(self._prompt_ids(sample.get("question"), thw, sid, variant, answer_masks))
             target = self.tokenizer(text + IM_END, add_special_tokens=False)["input_ids"]
             if target.count(self.seg_token_id) != len(obj_ids):
                 raise ValueError(

@@ -28,6 +28,11 @@ THINK_PROMPTS = (
     f"{_THINK} Please respond with segmentation mask in both the thinking process and the answer.",
     f"{_THINK} Please output the segmentation mask in both the thinking process and the answer.",
 )
+# The project's own (the authors train no row without answer masks): a training row whose answer carries no
+# mask (the VGR mix-in: "Final answer: red") is asked for masks in the thinking process only, so that its
+# target does not teach a mask-less answer to the prompt that asks for answer masks (docs/fidelity.md 5b).
+THINK_ONLY_PROMPTS = tuple(p.replace("both the thinking process and the answer", "the thinking process")
+                           for p in THINK_PROMPTS)
 FORMAT_PROMPT = (
     "The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
     "respectively, i.e., <think> reasoning process here </think> <answer> answers here </answer>."
@@ -39,15 +44,17 @@ _MENTION = {
 }
 
 
-def user_prompt(question: str, sample_id: str = "?", variant: int = 0) -> str:
-    """The text after the image for `question` (think prompt `variant`: 0 at inference, 0 or 1 in SFT)."""
+def user_prompt(question: str, sample_id: str = "?", variant: int = 0, answer_masks: bool = True) -> str:
+    """The text after the image for `question` (think prompt `variant`: 0 at inference, 0 or 1 in SFT;
+    `answer_masks` False: a training row whose answer has no mask, `THINK_ONLY_PROMPTS`)."""
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"sample {sample_id}: the question is empty; every sample needs a question")
     if SEG_TOKEN in question:
         raise ValueError(
             f"sample {sample_id}: the question contains {SEG_TOKEN}; remove it (it is a model token)"
         )
-    return f"\n{question}\n\n{THINK_PROMPTS[variant]}\n\n{FORMAT_PROMPT}"
+    think = (THINK_PROMPTS if answer_masks else THINK_ONLY_PROMPTS)[variant]
+    return f"\n{question}\n\n{think}\n\n{FORMAT_PROMPT}"
 
 
 def prompt_variant(sample_id: str, seed: int) -> int:

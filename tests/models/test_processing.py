@@ -69,6 +69,23 @@ def test_user_prompt_is_the_authors_byte_for_byte():
     assert user_prompt("Which object holds the cup?", variant=1) == AUTHORS_PROMPT_1
 
 
+def test_a_row_without_answer_masks_is_asked_for_masks_in_the_thinking_only(proc):
+    """A mask-less answer (the VGR mix-in) is not taught to the prompt that asks for answer masks."""
+    only = user_prompt("Which object holds the cup?", answer_masks=False)
+    assert only == AUTHORS_PROMPT.replace("in both the thinking process and the answer.", "in the thinking process.")
+    assert user_prompt("Which object holds the cup?", variant=1, answer_masks=False) == AUTHORS_PROMPT_1.replace(
+        "in both the thinking process and the answer.", "in the thinking process.")
+    with_masks, without = make_sample(0, size=96), make_sample(1, size=96)
+    without["answer"], without["answer_ids"] = "It is red.", []
+    batch = proc.collate([with_masks, without], train=True)
+    prompts = []
+    for b in range(2):
+        first = int((batch["labels"][b] != -100).nonzero()[0])
+        prompts.append(proc.tokenizer.decode(batch["input_ids"][b, :first]))
+    assert "in both the thinking process and the answer." in prompts[0]
+    assert "mask in the thinking process." in prompts[1] and "and the answer." not in prompts[1]
+
+
 def test_prompt_variants_are_seeded_and_both_used():
     picks = [prompt_variant(f"s{i}", seed=0) for i in range(64)]
     assert picks == [prompt_variant(f"s{i}", seed=0) for i in range(64)]
