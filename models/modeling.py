@@ -244,6 +244,13 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         bce, dice, box = self.mask_losses(pred_masks, gt_masks, flags)
         return (zero, zero, box, iou) if bce is None else (bce, dice, box, iou)
 
+    def labelled_logits(self, hidden: torch.Tensor, labels: torch.Tensor):
+        """The lm head only where the next token is labelled: logits (N, V), their N target ids, and the
+        (B, T-1) mask `labels[:, 1:] != -100` they were taken at (row-major)."""
+        targets = labels[:, 1:].to(hidden.device)
+        labelled = targets != -100
+        return self.vlm.lm_head(hidden[:, :-1][labelled]), targets[labelled], labelled
+
     def forward(
         self,
         input_ids,
@@ -275,10 +282,8 @@ class RSa2VA(GenerationMixin, SaveLoadMixin, nn.Module):
         if labels is None:
             lm_logits = self.vlm.lm_head(hidden)
         else:  # CE as transformers' causal-LM loss (fp32, mean over labelled tokens), logits only where needed
-            targets = labels[:, 1:].to(hidden.device)
-            labelled = targets != -100
-            lm_logits = self.vlm.lm_head(hidden[:, :-1][labelled])
-            per_token = F.cross_entropy(lm_logits.float(), targets[labelled], reduction="none")
+            lm_logits, targets, labelled = self.labelled_logits(hidden, labels)
+            per_token = F.cross_entropy(lm_logits.float(), targets, reduction="none")
             ce = per_token.mean()
             token_ce, token_rows = per_token.detach(), labelled.nonzero()[:, 0]
         logits, scores = self.seg_masks(input_ids, hidden, sam_pixel_values)

@@ -164,9 +164,9 @@ class PolicyLogProbs(nn.Module):
         hidden = vlm.model(**inputs, use_cache=False).last_hidden_state
         # the lm head and the log-softmax only where a completion token is predicted (0 elsewhere, masked out
         # by the loss): on a real vocabulary the full (B, T, V) fp32 log-softmax is most of the memory
-        scored = batch["labels"][:, 1:] != -100
+        logits, next_ids, scored = self.model.labelled_logits(hidden, batch["labels"])
         logp = hidden.new_zeros(scored.shape, dtype=torch.float32)
-        logp[scored] = token_logprobs(vlm.lm_head(hidden[:, :-1][scored]), batch["input_ids"][:, 1:][scored])
+        logp[scored] = token_logprobs(logits, next_ids)
         if targets is None:
             return logp
         return logp, self.mask_loss(batch, hidden, targets)
