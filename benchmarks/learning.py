@@ -22,6 +22,7 @@ import argparse
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -373,9 +374,15 @@ def _manifest_uri(stdout: str) -> str:
     return json.loads(stdout[stdout.index("{\n") :])["uri"]
 
 
-def _bench_line(name: str, out: Path) -> dict:
+def _bench_line(name: str, out: Path, bench: Path) -> dict:
+    """Print the metrics of `vrt eval run --out out` on `bench`, and its share of answers right."""
+    from vrt.data.reader import read_table
+
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
-    print(f"{name}: " + "  ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
+    lines = [json.loads(raw) for raw in (out / "predictions.jsonl").read_text().splitlines() if raw.strip()]
+    right = answers_right({line["id"]: line["text"] for line in lines}, read_table(str(bench))[1].to_pylist())
+    print(f"{name}: " + "  ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU"))
+          + f"; answers right {100 * right:.0f} %", flush=True)
     return metrics
 
 
@@ -453,16 +460,40 @@ def seg_prompts(model: RSa2VA, rows: list[dict]) -> dict[str, float]:
     return out
 
 
+ANSWER_SPAN = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S)
+
+
+def answer_words(text: str) -> str:
+    """An answer's words: tags and `[SEG]` dropped, lower case, single spaces, no space before punctuation,
+    no final full stop ("It is red: the red circle <vea><obj2> [SEG]</vea>." -> "it is red: the red circle")."""
+    words = " ".join(re.sub(r"<[^>]*>|\[SEG\]", " ", text).lower().split())
+    return re.sub(r" ([.,:;])", r"\1", words).rstrip(".")
+
+
+def answers_right(texts: dict[str, str], rows: list[dict]) -> float:
+    """Share of `rows` with an answer text (generated data: templated answers; the pool layout has none)
+    whose predicted text (`texts` by row id) has an answer span with exactly the words of the row's
+    answer: the text names the right objects."""
+    def right(row: dict) -> bool:
+        spans = ANSWER_SPAN.findall(texts.get(row["id"], ""))
+        return bool(spans) and answer_words(spans[-1]) == answer_words(row["answer"])
+
+    answered = [r for r in rows if r.get("answer")]
+    return sum(right(r) for r in answered) / len(answered) if answered else 0.0
+
+
 def free_running(model: RSa2VA, data: Path, rows: list[dict]) -> dict:
     """VRT-Bench metrics of the model's free-running answers to `rows` (the first rows of `data`),
-    predicted and scored as `vrt eval run` does a bench."""
+    predicted and scored as `vrt eval run` does a bench, plus "answers right" (`answers_right`)."""
     from components.evaluate.ground_truth import vrt_ground_truth
     from components.evaluate.predict import PredictOptions, predict_lines
     from evaluation.predictions import load_predictions
     from evaluation.vrt_bench import score_vrt
 
     lines = predict_lines(model, str(data), PredictOptions(limit=len(rows)))
-    return score_vrt([vrt_ground_truth(r) for r in rows], load_predictions(lines)).metrics
+    metrics = score_vrt([vrt_ground_truth(r) for r in rows], load_predictions(lines)).metrics
+    texts = {(line := json.loads(raw))["id"]: line["text"] for raw in lines}
+    return {**metrics, "answers right": answers_right(texts, rows)}
 
 
 def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, float, dict, dict]:
@@ -484,7 +515,8 @@ def _fit_line(stage: str, model_uri: str, data: Path, n: int) -> dict | None:
         return None
     rows, teacher_forced, carried, fit = fit_figures(model_uri, data / "train", n)
     print(f"rung 3 ({stage}, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced:.3f}; "
-          "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU")), flush=True)
+          "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU"))
+          + f"; answers right {100 * fit['answers right']:.0f} %", flush=True)
     print(f"rung 3 ({stage}) [SEG] prompts: colour read {100 * carried['colour']:.0f} % (most frequent "
           f"{100 * carried['colour_majority']:.0f} %), shape {100 * carried['shape']:.0f} % "
           f"({100 * carried['shape_majority']:.0f} %); the masks of one row differ on "
@@ -510,7 +542,7 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
         model = _manifest_uri(sft)
     fit = _fit_line("SFT", model, data, args.fit_rows)
     _vrt(["eval", "run", "--model", model, "--data", str(data / "bench"), "--out", str(work / "eval-sft")], work)
-    before = _bench_line("rung 3 (SFT, free-running bench)", work / "eval-sft")
+    before = _bench_line("rung 3 (SFT, free-running bench)", work / "eval-sft", data / "bench")
     if not args.grpo:
         return
     grpo = _vrt(["train", "grpo", "--config", args.preset_yaml, f"init_from={model}",
@@ -519,7 +551,7 @@ def rung3(args: argparse.Namespace, work: Path) -> None:
     print("rung 3 GRPO vrt_answer_iou by step: " + " ".join(f"{v:.3f}" for v in curve), flush=True)
     _vrt(["eval", "run", "--model", _manifest_uri(grpo), "--data", str(data / "bench"),
           "--out", str(work / "eval-grpo")], work)
-    after = _bench_line("rung 3 (GRPO, free-running bench)", work / "eval-grpo")
+    after = _bench_line("rung 3 (GRPO, free-running bench)", work / "eval-grpo", data / "bench")
     print(f"GRPO effect on A-mIoU: {100 * (after['A-mIoU'] - before['A-mIoU']):+.1f} points", flush=True)
     if fit is not None:  # the questions GRPO trained on, answered greedily: a fixed set, before and after
         fit_after = _fit_line("GRPO", _manifest_uri(grpo), data, args.fit_rows)

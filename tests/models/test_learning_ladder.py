@@ -116,6 +116,29 @@ def test_seg_captions_follow_the_seg_order() -> None:
     assert seg_captions(row) == [["a", "red", "circle"], ["a", "blue", "square"], ["a", "red", "circle"]]
 
 
+@pytest.mark.parametrize(
+    ("text", "right"),
+    [
+        ("<think>...</think>\n\n<answer>It is red: the red circle <vea><obj2> [SEG]</vea>.</answer>", True),
+        ("<answer>it is  red : the red circle</answer>", True),  # case, spaces, no full stop
+        ("<answer>It is red: the red circle <vea><obj2> [SEG]</vea>.", True),  # cut at the token budget
+        ("<answer>It is blue: the blue circle <vea><obj2> [SEG]</vea>.</answer>", False),
+        ("<answer>It is red: the red circle and more.</answer>", False),
+        ("It is red: the red circle <ref:obj2>.", False),  # no answer span
+        ("<answer>wrong</answer> then <answer>It is red: the red circle.</answer>", True),  # the last span
+    ],
+)
+def test_answers_right_compares_the_answer_span_word_for_word(text: str, right: bool) -> None:
+    from benchmarks.learning import answers_right
+
+    row = {"id": "a", "answer": "It is red: the red circle <ref:obj2>."}
+    assert answers_right({"a": text}, [row]) == float(right)
+    assert answers_right({}, [row]) == 0.0  # no prediction for the row
+    assert answers_right({"a": text}, []) == 0.0
+    # a row without an answer text (the pool layout) is not counted
+    assert answers_right({"a": text}, [row, {"id": "b", "answer": None}]) == float(right)
+
+
 @pytest.mark.slow
 def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     """`--sft-model DIR` skips rung 3's SFT and scores that model on the generated bench (e.g. the demo's
@@ -132,13 +155,16 @@ def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
                      r"free-running R-LQ \d+\.\d", out)
     assert re.search(r"rung 3 \(SFT\) \[SEG\] prompts: colour read \d+ % \(most frequent \d+ %\), shape \d+ % "
                      r"\(\d+ %\); the masks of one row differ on \d+\.\d % of the pixels", out)
-    assert "rung 3 (SFT, free-running bench): R-LQ " in out
+    # an untrained model writes no answer span: no answer is right
+    assert re.search(r"rung 3 \(SFT, free-running bench\): R-LQ \d+\.\d  R-SQ \d+\.\d  A-mIoU \d+\.\d; "
+                     r"answers right 0 %", out)
     assert not (work / "sft").exists()  # no SFT ran
     metrics = json.loads((work / "eval-sft" / "metrics.json").read_text())
     assert metrics["counts"]["samples"] == 2
     # the training rows' free-running figures score as `vrt eval run` does: on the bench, its metrics
     bench = read_table(str(work / "data" / "bench"))[1].to_pylist()
     fit = free_running(RSa2VA.from_pretrained(model).eval(), work / "data" / "bench", bench)
+    assert fit.pop("answers right") == 0.0
     assert fit == metrics["metrics"]
 
 
@@ -156,7 +182,8 @@ def test_rung3_grpo_scores_the_training_rows_before_and_after(tmp_path, capsys, 
           "--grpo", "--grpo-set", "grpo.max_steps=1", "--grpo-set", "grpo.max_new_tokens=16", "--work", str(work)])
     out = capsys.readouterr().out
     for stage in ("SFT", "GRPO"):
-        assert re.search(rf"rung 3 \({stage}, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{{3}}; ", out)
+        assert re.search(rf"rung 3 \({stage}, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{{3}}; "
+                         r"free-running R-LQ \d+\.\d  R-SQ \d+\.\d  A-mIoU \d+\.\d; answers right 0 %", out)
     assert "rung 3 GRPO vrt_answer_iou by step: " in out
     # an untrained model writes no answer span: every A-mIoU is 0, before and after
     assert "GRPO effect on the training rows' A-mIoU: +0.0 points" in out
