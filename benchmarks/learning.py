@@ -460,7 +460,7 @@ def seg_prompts(model: RSa2VA, rows: list[dict]) -> dict[str, float]:
     return out
 
 
-ANSWER_SPAN = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S)
+ANSWER_SPAN = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 
 
 def answer_words(text: str) -> str:
