@@ -395,18 +395,27 @@ def _reward_curve(work: Path, key: str = "reward/vrt_answer_iou/mean") -> list[f
     return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
 
-def teacher_forced_iou(model: RSa2VA, rows: list[dict]) -> float:
-    """Mean mask IoU of every `[SEG]` of `rows` (canonical training rows), teacher-forced: logits > 0
-    against its target at the preset's mask_loss_size."""
+def teacher_forced_iou(model: RSa2VA, rows: list[dict]) -> dict[str, float]:
+    """Mean mask IoU of the `[SEG]`s of `rows` (canonical generated training rows), teacher-forced: logits > 0
+    against the target at the preset's mask_loss_size. "all": every `[SEG]`; "colour unique" / "colour shared":
+    those whose object has a colour no other object of its scene has / a colour it shares (NaN: none)."""
     from models.losses import mask_iou
 
-    preds, targets = [], []
+    scores, unique = [], []
     with torch.no_grad():
         for start in range(0, len(rows), 8):
-            batch = model.processor.collate(rows[start : start + 8], train=True)
-            preds += model(**batch).pred_masks
-            targets += batch["gt_masks"]
-    return float(mask_iou(torch.cat(preds), torch.cat(targets)))
+            batch = rows[start : start + 8]
+            collated = model.processor.collate(batch, train=True)
+            for row, pred, target in zip(batch, model(**collated).pred_masks, collated["gt_masks"]):
+                scores += [float(mask_iou(p[None], t[None])) for p, t in zip(pred, target)]
+                colours = [o["caption"].split()[-2] for o in row["objects"]]
+                unique += [colours.count(words[-2]) == 1 for words in seg_captions(row)]
+    iou, unique_ = np.array(scores), np.array(unique, bool)
+
+    def mean(where: np.ndarray) -> float:
+        return float(iou[where].mean()) if where.any() else float("nan")
+
+    return {"all": mean(np.ones_like(unique_)), "colour unique": mean(unique_), "colour shared": mean(~unique_)}
 
 
 def centroid_accuracy(x: np.ndarray, labels: list[str]) -> float:
@@ -496,7 +505,7 @@ def free_running(model: RSa2VA, data: Path, rows: list[dict]) -> dict:
     return {**metrics, "answers right": answers_right(texts, rows)}
 
 
-def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, float, dict, dict]:
+def fit_figures(model_uri: str, data: Path, n: int) -> tuple[int, dict, dict, dict]:
     """The model on the first `n` rows of its training dataset: how many rows, the teacher-forced `[SEG]`
     mask IoU, what its `[SEG]` prompts carry (`seg_prompts`) and the free-running metrics (does it fit what
     it was trained on?)."""
@@ -514,7 +523,9 @@ def _fit_line(stage: str, model_uri: str, data: Path, n: int) -> dict | None:
     if not n:
         return None
     rows, teacher_forced, carried, fit = fit_figures(model_uri, data / "train", n)
-    print(f"rung 3 ({stage}, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced:.3f}; "
+    print(f"rung 3 ({stage}, {rows} training rows): teacher-forced [SEG] mask IoU {teacher_forced['all']:.3f} "
+          f"(colour unique in the scene {teacher_forced['colour unique']:.3f}, shared "
+          f"{teacher_forced['colour shared']:.3f}); "
           "free-running " + "  ".join(f"{k} {100 * fit[k]:.1f}" for k in ("R-LQ", "R-SQ", "A-mIoU"))
           + f"; answers right {100 * fit['answers right']:.0f} %", flush=True)
     print(f"rung 3 ({stage}) [SEG] prompts: colour read {100 * carried['colour']:.0f} % (most frequent "

@@ -139,6 +139,24 @@ def test_answers_right_compares_the_answer_span_word_for_word(text: str, right: 
     assert answers_right({"a": text}, [row, {"id": "b", "answer": None}]) == float(right)
 
 
+def test_teacher_forced_iou_splits_the_seg_masks_by_whether_their_colour_is_unique() -> None:
+    """Each row: 5 objects, colours cycling over 4 (the first and the fifth share one); the reasoning names all
+    5, the answer the first: 3 [SEG]s of a unique colour and 3 of a shared one per row."""
+    import math
+
+    from model_synth import make_samples
+
+    from benchmarks.learning import teacher_forced_iou
+    from models import RSa2VA
+
+    model = RSa2VA.from_preset(load_preset("tiny"), seed=0).eval()
+    out = teacher_forced_iou(model, make_samples(2, n_objects=5))
+    assert out["all"] == pytest.approx((out["colour unique"] + out["colour shared"]) / 2)
+    assert 0.0 <= out["colour unique"] <= 1.0 and 0.0 <= out["colour shared"] <= 1.0
+    single = teacher_forced_iou(model, make_samples(1, n_objects=2))  # two colours: none shared
+    assert math.isnan(single["colour shared"]) and single["all"] == single["colour unique"]
+
+
 @pytest.mark.slow
 def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     """`--sft-model DIR` skips rung 3's SFT and scores that model on the generated bench (e.g. the demo's
@@ -151,8 +169,8 @@ def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     work = tmp_path / "work"
     main(["--rung", "3", "--n-train", "2", "--n-bench", "2", "--sft-model", str(model), "--work", str(work)])
     out = capsys.readouterr().out
-    assert re.search(r"rung 3 \(SFT, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{3}; "
-                     r"free-running R-LQ \d+\.\d", out)
+    assert re.search(r"rung 3 \(SFT, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{3} \(colour unique "
+                     r"in the scene ([01]\.\d{3}|nan), shared ([01]\.\d{3}|nan)\); free-running R-LQ \d+\.\d", out)
     assert re.search(r"rung 3 \(SFT\) \[SEG\] prompts: colour read \d+ % \(most frequent \d+ %\), shape \d+ % "
                      r"\(\d+ %\); the masks of one row differ on \d+\.\d % of the pixels", out)
     # an untrained model writes no answer span: no answer is right
@@ -182,7 +200,8 @@ def test_rung3_grpo_scores_the_training_rows_before_and_after(tmp_path, capsys, 
           "--grpo", "--grpo-set", "grpo.max_steps=1", "--grpo-set", "grpo.max_new_tokens=16", "--work", str(work)])
     out = capsys.readouterr().out
     for stage in ("SFT", "GRPO"):
-        assert re.search(rf"rung 3 \({stage}, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{{3}}; "
+        assert re.search(rf"rung 3 \({stage}, 2 training rows\): teacher-forced \[SEG\] mask IoU [01]\.\d{{3}} "
+                         r"\(colour unique in the scene ([01]\.\d{3}|nan), shared ([01]\.\d{3}|nan)\); "
                          r"free-running R-LQ \d+\.\d  R-SQ \d+\.\d  A-mIoU \d+\.\d; answers right 0 %", out)
     assert "rung 3 GRPO vrt_answer_iou by step: " in out
     # an untrained model writes no answer span: every A-mIoU is 0, before and after
