@@ -9,9 +9,10 @@
 - rung 2, the `[SEG]` path with one object: "Segment the yellow triangle." answered with one `[SEG]`,
   teacher-forced; held-out mask IoU (is the object that is meant carried by the `[SEG]` state?).
 - rung 3, the full generated task: SFT through the project's trainer; on its own training rows the
-  teacher-forced `[SEG]` mask IoU and the free-running R-LQ / R-SQ / A-mIoU (does it fit them?), then the
-  free-running evaluation on the generated bench (does it generalise?); `--grpo` adds GRPO steps and prints
-  the reward curve.
+  teacher-forced `[SEG]` mask IoU (split by whether the object's colour is unique in its scene) and the
+  free-running R-LQ / R-SQ / A-mIoU (does it fit them?), then the free-running evaluation on the generated
+  bench (does it generalise?); on both, the share of answers whose text names the right objects; `--grpo`
+  adds GRPO steps and prints the reward curve.
 
 Every rung uses fixed seeds; `--set key=value` overrides the model preset (dotted keys, YAML values).
 """
