@@ -101,14 +101,14 @@ def test_binding_says_which_part_of_the_name_a_mask_follows(cols: slice, expecte
     ],
 )
 def test_centroid_accuracy_is_leave_one_out(points: list, labels: list, expected: float) -> None:
-    from benchmarks.learning import centroid_accuracy
+    from benchmarks.fit_figures import centroid_accuracy
 
     assert centroid_accuracy(np.array(points, float), labels) == pytest.approx(expected)
 
 
 def test_seg_captions_follow_the_seg_order() -> None:
     """Each mention gets its own [SEG], reasoning first, then the answer (models.prompt.build_target)."""
-    from benchmarks.learning import seg_captions
+    from benchmarks.fit_figures import seg_captions
 
     row = {"id": "s", "question": "q", "reasoning": "First <ref:obj2>, then <ref:obj1>.", "answer": "It is <ref:obj2>.",
            "objects": [{"id": "obj1", "caption": "a blue square"}, {"id": "obj2", "caption": "a red circle"}],
@@ -129,7 +129,7 @@ def test_seg_captions_follow_the_seg_order() -> None:
     ],
 )
 def test_answers_right_compares_the_answer_span_word_for_word(text: str, right: bool) -> None:
-    from benchmarks.learning import answers_right
+    from benchmarks.fit_figures import answers_right
 
     row = {"id": "a", "answer": "It is red: the red circle <ref:obj2>."}
     assert answers_right({"a": text}, [row]) == float(right)
@@ -146,7 +146,7 @@ def test_teacher_forced_iou_splits_the_seg_masks_by_whether_their_colour_is_uniq
 
     from model_synth import make_samples
 
-    from benchmarks.learning import teacher_forced_iou
+    from benchmarks.fit_figures import teacher_forced_iou
     from models import RSa2VA
 
     model = RSa2VA.from_preset(load_preset("tiny"), seed=0).eval()
@@ -161,7 +161,8 @@ def test_teacher_forced_iou_splits_the_seg_masks_by_whether_their_colour_is_uniq
 def test_rung3_starts_from_a_given_sft_model(tmp_path, capsys):
     """`--sft-model DIR` skips rung 3's SFT and scores that model on the generated bench (e.g. the demo's
     model, before GRPO is studied on it)."""
-    from benchmarks.learning import free_running, main
+    from benchmarks.fit_figures import free_running
+    from benchmarks.learning import main
     from models import RSa2VA
     from vrt.data.reader import read_table
 
